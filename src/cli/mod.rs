@@ -1,0 +1,110 @@
+//! Command-line arguments (clap derive) and dispatch; one file per command.
+//!
+//! The library computes typed reports; these modules only format them as text or JSON.
+
+mod config_check;
+mod meta_show;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Tier};
+use crate::error::{Error, exit};
+
+/// Operations sidecar and day-by-day migrator for two-tier Milvus 1.1.1 clusters.
+#[derive(Debug, Parser)]
+#[command(name = "milvus-tier", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "MILVUS_TIER_CONFIG",
+        default_value = "milvus-tier.toml"
+    )]
+    pub config: PathBuf,
+    /// Log format: text on a terminal, json otherwise by default.
+    #[arg(long, global = true, env = "MILVUS_TIER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Inspect Milvus metadata.
+    #[command(subcommand)]
+    Meta(MetaCommand),
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets masked) and check every database,
+    /// storage path and collection it names.
+    Check,
+}
+
+/// `meta` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MetaCommand {
+    /// List one day's partitions and their files by type, with rows and bytes.
+    Show(MetaShowArgs),
+}
+
+/// Arguments of `meta show`.
+#[derive(Debug, clap::Args)]
+pub struct MetaShowArgs {
+    /// Which cluster to read.
+    #[arg(long, value_enum)]
+    pub tier: Tier,
+    /// The day, YYYY-MM-DD.
+    #[arg(long)]
+    pub date: String,
+    /// Collection to read instead of the configured one.
+    #[arg(long)]
+    pub collection: Option<String>,
+    /// Print a JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run the parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let result = match cli.command {
+        Command::Config(ConfigCommand::Check) => config_check::run(&cli.config, &config).await,
+        Command::Meta(MetaCommand::Show(args)) => meta_show::run(&config, &args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Print an error as one line on stderr and return its exit code.
+pub fn fail(e: &Error) -> i32 {
+    eprintln!("error: {e}");
+    e.exit_code()
+}
+
+/// Exit code for a command whose checks did not all pass.
+pub const CHECKS_FAILED: i32 = exit::FAILURE;

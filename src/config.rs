@@ -1,0 +1,453 @@
+//! Configuration: one TOML file layered under environment variables.
+//!
+//! Every key can be set by `MILVUS_TIER_<SECTION>__<KEY>` (e.g.
+//! `MILVUS_TIER_LONG_TERM__META_URL`). Secrets (metadata passwords) come only from the
+//! environment or a file named in the TOML, never from the TOML itself, and are masked
+//! whenever the configuration is printed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::day::TagFormat;
+use crate::error::{Error, Result};
+use crate::redact;
+
+/// Environment variable prefix for every key.
+pub const ENV_PREFIX: &str = "MILVUS_TIER_";
+
+/// A secret value: deserialized normally, always serialized and debug-printed masked.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for building a connection; never print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(redact::MASK)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(redact::MASK)
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// IANA timezone that defines "a day" (e.g. `Asia/Seoul`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// The writable cluster that receives inserts (read only by milvus-tier).
+    pub short_term: ClusterConfig,
+    /// The read-only cluster that holds every day before today.
+    pub long_term: ClusterConfig,
+    /// The local Milvus that merges and indexes one day.
+    pub engine: EngineConfig,
+    /// Where backups go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupConfig>,
+    /// Time limits, concurrency, bandwidth.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// One Milvus cluster: its metadata database, storage and collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `mysql://user@host:port/db` or `sqlite:///path/meta.sqlite`.
+    pub meta_url: String,
+    /// Password added to `meta_url` (environment only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_password: Option<Secret>,
+    /// File whose first line is the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_password_file: Option<PathBuf>,
+    /// Milvus `storage.path` (segments live under `<path>/db/tables/`).
+    pub storage_path: PathBuf,
+    /// Collection name.
+    pub collection: String,
+    /// Partition tag format, a prefix plus strftime fields, e.g. `day_%Y-%m-%d`.
+    /// Optional for the long-term cluster (defaults to the short-term one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_tag_format: Option<TagFormat>,
+}
+
+/// The local build engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Milvus HTTP API base URL (port 19121).
+    pub http_url: String,
+    /// Its metadata database URL.
+    pub meta_url: String,
+    /// Password added to `meta_url` (environment only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_password: Option<Secret>,
+    /// File whose first line is the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_password_file: Option<PathBuf>,
+    /// Its `storage.path`.
+    pub storage_path: PathBuf,
+    /// Milvus `engine.build_index_threshold`: RAW files with fewer rows are never indexed.
+    #[serde(default = "default_build_threshold")]
+    pub build_index_threshold: i64,
+}
+
+/// Backup target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// `s3://bucket/prefix` or `file:///path`.
+    pub target: String,
+    /// Custom S3 endpoint (S3-compatible servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// S3 region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Path-style S3 addressing (needed by most S3-compatible servers).
+    #[serde(default)]
+    pub force_path_style: bool,
+}
+
+/// Time limits, concurrency and bandwidth.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connecting to a metadata database, seconds.
+    pub connect_timeout_secs: u64,
+    /// Waiting for the engine to merge a day, seconds.
+    pub merge_timeout_secs: u64,
+    /// Waiting for the engine to index a day, seconds.
+    pub index_timeout_secs: u64,
+    /// Failing when the engine shows no progress for this long, seconds.
+    pub no_progress_timeout_secs: u64,
+    /// Files copied at once.
+    pub copy_concurrency: usize,
+    /// Copy bandwidth cap in MB/s (0 = unlimited).
+    pub bandwidth_mb_per_s: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connect_timeout_secs: 10,
+            merge_timeout_secs: 3600,
+            index_timeout_secs: 3600,
+            no_progress_timeout_secs: 900,
+            copy_concurrency: 4,
+            bandwidth_mb_per_s: 0,
+        }
+    }
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+fn default_build_threshold() -> i64 {
+    4096
+}
+
+/// Which cluster a command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// The writable short-term cluster.
+    ShortTerm,
+    /// The read-only long-term cluster.
+    LongTerm,
+    /// The local build engine.
+    Local,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tier::ShortTerm => "short-term",
+            Tier::LongTerm => "long-term",
+            Tier::Local => "local",
+        })
+    }
+}
+
+/// What a command needs to know of one tier.
+#[derive(Debug, Clone)]
+pub struct TierTarget {
+    /// Which tier.
+    pub tier: Tier,
+    /// Metadata URL with the password filled in (never print it: use `redacted_url`).
+    pub meta_url: String,
+    /// Metadata URL with the password masked.
+    pub redacted_url: String,
+    /// Storage path.
+    pub storage_path: PathBuf,
+    /// Collection name in this tier.
+    pub collection: String,
+    /// Partition tag format.
+    pub tag_format: TagFormat,
+}
+
+impl Config {
+    /// Load `path`, then apply `MILVUS_TIER_*` environment overrides, then validate.
+    pub fn load(path: &Path) -> Result<Config> {
+        if !path.is_file() {
+            return Err(Error::Config(format!(
+                "config file {} not found",
+                path.display()
+            )));
+        }
+        let toml = Toml::file_exact(path);
+        let figment = Figment::new().merge(toml).merge(Self::env());
+        let config: Config = figment.extract().map_err(|e| figment_error(e, path))?;
+        for key in ["short_term", "long_term", "engine"] {
+            let key = format!("{key}.meta_password");
+            if let Some(md) = figment.find_metadata(&key) {
+                if md.source.as_ref().and_then(|s| s.file_path()).is_some() {
+                    return Err(Error::Config(format!(
+                        "key `{key}` in {}: secrets must come from the environment ({}{}) or meta_password_file, not the TOML file",
+                        path.display(),
+                        ENV_PREFIX,
+                        key.replace('.', "__").to_ascii_uppercase()
+                    )));
+                }
+            }
+            let url_key = key.replace("meta_password", "meta_url");
+            let value: Option<String> = figment.extract_inner(&url_key).ok();
+            let from_file = figment
+                .find_metadata(&url_key)
+                .and_then(|m| m.source.as_ref().and_then(|s| s.file_path()))
+                .is_some();
+            if from_file && value.as_deref().is_some_and(has_password) {
+                return Err(Error::Config(format!(
+                    "key `{url_key}` in {}: the URL holds a password; set it in {}{} or meta_password_file instead",
+                    path.display(),
+                    ENV_PREFIX,
+                    key.replace('.', "__").to_ascii_uppercase()
+                )));
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn env() -> Env {
+        Env::prefixed(ENV_PREFIX)
+            .split("__")
+            .ignore(&["config", "log", "log_format"])
+    }
+
+    /// Check values that types alone do not.
+    pub fn validate(&self) -> Result<()> {
+        self.tz()?;
+        if self.short_term.partition_tag_format.is_none() {
+            return Err(Error::Config(
+                "key `short_term.partition_tag_format` is required".into(),
+            ));
+        }
+        for (key, url) in [
+            ("short_term.meta_url", &self.short_term.meta_url),
+            ("long_term.meta_url", &self.long_term.meta_url),
+            ("engine.meta_url", &self.engine.meta_url),
+        ] {
+            crate::meta::backend_of(url).map_err(|_| {
+                Error::Config(format!(
+                    "key `{key}`: `{}` must start with mysql:// or sqlite://",
+                    redact::url(url)
+                ))
+            })?;
+        }
+        url::Url::parse(&self.engine.http_url).map_err(|e| {
+            Error::Config(format!(
+                "key `engine.http_url`: `{}`: {e}",
+                self.engine.http_url
+            ))
+        })?;
+        if let Some(b) = &self.backup {
+            if !(b.target.starts_with("s3://") || b.target.starts_with("file://")) {
+                return Err(Error::Config(format!(
+                    "key `backup.target`: `{}` must start with s3:// or file://",
+                    b.target
+                )));
+            }
+        }
+        if self.limits.copy_concurrency == 0 {
+            return Err(Error::Config(
+                "key `limits.copy_concurrency` must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configured timezone.
+    pub fn tz(&self) -> Result<Tz> {
+        self.timezone.parse::<Tz>().map_err(|_| {
+            Error::Config(format!(
+                "key `timezone`: `{}` is not an IANA timezone name",
+                self.timezone
+            ))
+        })
+    }
+
+    /// How long to wait for a metadata connection.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.connect_timeout_secs)
+    }
+
+    /// Everything a command needs to address `tier`.
+    pub fn tier(&self, tier: Tier) -> Result<TierTarget> {
+        let short_fmt = self
+            .short_term
+            .partition_tag_format
+            .clone()
+            .expect("validated");
+        let long_fmt = self
+            .long_term
+            .partition_tag_format
+            .clone()
+            .unwrap_or_else(|| short_fmt.clone());
+        let (url, pw, pw_file, storage, collection, fmt, section) = match tier {
+            Tier::ShortTerm => {
+                let c = &self.short_term;
+                (
+                    &c.meta_url,
+                    &c.meta_password,
+                    &c.meta_password_file,
+                    &c.storage_path,
+                    &c.collection,
+                    short_fmt,
+                    "short_term",
+                )
+            }
+            Tier::LongTerm => {
+                let c = &self.long_term;
+                (
+                    &c.meta_url,
+                    &c.meta_password,
+                    &c.meta_password_file,
+                    &c.storage_path,
+                    &c.collection,
+                    long_fmt,
+                    "long_term",
+                )
+            }
+            Tier::Local => {
+                let e = &self.engine;
+                (
+                    &e.meta_url,
+                    &e.meta_password,
+                    &e.meta_password_file,
+                    &e.storage_path,
+                    &self.long_term.collection,
+                    long_fmt,
+                    "engine",
+                )
+            }
+        };
+        let meta_url = with_password(url, pw.as_ref(), pw_file.as_deref(), section)?;
+        Ok(TierTarget {
+            tier,
+            redacted_url: redact::url(&meta_url),
+            meta_url,
+            storage_path: storage.clone(),
+            collection: collection.clone(),
+            tag_format: fmt,
+        })
+    }
+
+    /// The configuration as TOML with every secret masked.
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        for url in [
+            &mut c.short_term.meta_url,
+            &mut c.long_term.meta_url,
+            &mut c.engine.meta_url,
+        ] {
+            *url = redact::url(url);
+        }
+        c.engine.http_url = redact::url(&c.engine.http_url);
+        if let Some(b) = c.backup.as_mut() {
+            b.target = redact::url(&b.target);
+        }
+        toml::to_string_pretty(&c)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+fn has_password(url: &str) -> bool {
+    url::Url::parse(url)
+        .map(|u| u.password().is_some())
+        .unwrap_or(false)
+}
+
+/// `url` with the password from `secret` or `file` filled in.
+fn with_password(
+    url: &str,
+    secret: Option<&Secret>,
+    file: Option<&Path>,
+    section: &str,
+) -> Result<String> {
+    let password = match (secret, file) {
+        (Some(s), _) => Some(s.expose().to_string()),
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                Error::Config(format!(
+                    "key `{section}.meta_password_file`: cannot read {}: {e}",
+                    f.display()
+                ))
+            })?;
+            Some(text.lines().next().unwrap_or_default().to_string())
+        }
+        (None, None) => None,
+    };
+    let Some(password) = password else {
+        return Ok(url.to_string());
+    };
+    let mut u = url::Url::parse(url).map_err(|e| {
+        Error::Config(format!(
+            "key `{section}.meta_url`: `{}`: {e}",
+            redact::url(url)
+        ))
+    })?;
+    u.set_password(Some(&password)).map_err(|_| {
+        Error::Config(format!(
+            "key `{section}.meta_url`: this URL cannot carry a password"
+        ))
+    })?;
+    Ok(u.to_string())
+}
+
+fn figment_error(e: figment::Error, path: &Path) -> Error {
+    let mut lines = Vec::new();
+    for err in e {
+        let key = if err.path.is_empty() {
+            String::from("(top level)")
+        } else {
+            err.path.join(".")
+        };
+        let source = err
+            .metadata
+            .as_ref()
+            .and_then(|m| m.source.as_ref())
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| path.display().to_string());
+        lines.push(format!("key `{key}` in {source}: {}", err.kind));
+    }
+    Error::Config(lines.join("; "))
+}

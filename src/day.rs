@@ -1,0 +1,178 @@
+//! Calendar days and the partition tags that name them.
+//!
+//! A day is a date in the configured timezone; its short-term partition is tagged with a
+//! fixed prefix plus a strftime date format (e.g. `day_%Y-%m-%d`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One calendar day, `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Day(pub NaiveDate);
+
+impl Day {
+    /// Yesterday in `tz`.
+    pub fn yesterday(tz: Tz) -> Day {
+        let today = Utc::now().with_timezone(&tz).date_naive();
+        Day(today.pred_opt().expect("date in range"))
+    }
+
+    /// Today in `tz`.
+    pub fn today(tz: Tz) -> Day {
+        Day(Utc::now().with_timezone(&tz).date_naive())
+    }
+
+    /// The following day.
+    pub fn succ(self) -> Day {
+        Day(self.0.succ_opt().expect("date in range"))
+    }
+
+    /// Days from `from` to `to`, both included; an error if `to` is before `from`.
+    pub fn range(from: Day, to: Day) -> Result<Vec<Day>> {
+        if to < from {
+            return Err(Error::Usage(format!(
+                "date range {from}..{to} is empty: --to is before --from"
+            )));
+        }
+        let mut out = vec![from];
+        while *out.last().expect("non-empty") < to {
+            out.push(out.last().expect("non-empty").succ());
+        }
+        Ok(out)
+    }
+}
+
+impl FromStr for Day {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Day> {
+        let ok = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) if ok => Ok(Day(d)),
+            _ => Err(Error::Usage(format!(
+                "invalid date `{s}`: expected YYYY-MM-DD"
+            ))),
+        }
+    }
+}
+
+impl TryFrom<String> for Day {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Day> {
+        s.parse()
+    }
+}
+
+impl From<Day> for String {
+    fn from(d: Day) -> String {
+        d.to_string()
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+/// A partition tag format: literal text plus strftime date fields, naming one day uniquely.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TagFormat(String);
+
+impl TagFormat {
+    /// Validate `fmt`: it must parse and give distinct tags to distinct days.
+    pub fn new(fmt: &str) -> Result<TagFormat> {
+        if StrftimeItems::new(fmt).any(|i| matches!(i, Item::Error)) {
+            return Err(Error::Config(format!(
+                "partition tag format `{fmt}` is not a valid strftime format"
+            )));
+        }
+        let probe = |y, m, d| {
+            NaiveDate::from_ymd_opt(y, m, d)
+                .expect("valid")
+                .format(fmt)
+                .to_string()
+        };
+        let samples = [
+            probe(2021, 1, 2),
+            probe(2021, 2, 1),
+            probe(2022, 1, 2),
+            probe(2021, 1, 3),
+        ];
+        for i in 0..samples.len() {
+            for j in i + 1..samples.len() {
+                if samples[i] == samples[j] {
+                    return Err(Error::Config(format!(
+                        "partition tag format `{fmt}` does not name each day uniquely (needs year, month and day fields)"
+                    )));
+                }
+            }
+        }
+        Ok(TagFormat(fmt.to_string()))
+    }
+
+    /// The tag of `day`.
+    pub fn tag(&self, day: Day) -> String {
+        day.0.format(&self.0).to_string()
+    }
+
+    /// The day a tag names, if it follows this format.
+    pub fn parse(&self, tag: &str) -> Option<Day> {
+        NaiveDate::parse_from_str(tag, &self.0)
+            .ok()
+            .map(Day)
+            .filter(|d| self.tag(*d) == tag)
+    }
+
+    /// The format string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TagFormat {
+    type Error = Error;
+    fn try_from(s: String) -> Result<TagFormat> {
+        TagFormat::new(&s)
+    }
+}
+
+impl From<TagFormat> for String {
+    fn from(t: TagFormat) -> String {
+        t.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_days_and_tags() {
+        let d: Day = "2026-11-25".parse().unwrap();
+        assert_eq!(d.to_string(), "2026-11-25");
+        assert!("2026-1-25".parse::<Day>().is_err());
+        assert!("2026-02-30".parse::<Day>().is_err());
+        assert_eq!(
+            "25/11/2026".parse::<Day>().unwrap_err().to_string(),
+            "invalid date `25/11/2026`: expected YYYY-MM-DD"
+        );
+        let f = TagFormat::new("day_%Y-%m-%d").unwrap();
+        assert_eq!(f.tag(d), "day_2026-11-25");
+        assert_eq!(f.parse("day_2026-11-25"), Some(d));
+        assert_eq!(f.parse("day_2026-11-25x"), None);
+        assert_eq!(f.parse("_default"), None);
+        assert!(TagFormat::new("day_%Y-%m").is_err());
+        assert!(TagFormat::new("day_%Q").is_err());
+        let r = Day::range("2026-02-27".parse().unwrap(), "2026-03-02".parse().unwrap()).unwrap();
+        assert_eq!(r.len(), 4);
+    }
+}

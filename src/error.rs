@@ -1,0 +1,171 @@
+//! The library's error type and the process exit codes it maps to.
+//!
+//! Every error names the thing at fault (collection, date, file, row, key) and never
+//! carries a secret: metadata URLs are redacted before they enter an error.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Process exit codes, documented in the README.
+pub mod exit {
+    /// Everything succeeded.
+    pub const OK: i32 = 0;
+    /// A runtime failure (I/O, database, engine).
+    pub const FAILURE: i32 = 1;
+    /// Bad input: usage, configuration, unknown collection or date.
+    pub const BAD_INPUT: i32 = 2;
+    /// Another run holds the lock for this collection and day.
+    pub const LOCKED: i32 = 3;
+    /// A time limit was exceeded.
+    pub const TIMEOUT: i32 = 4;
+    /// Data disagrees: conflicting rows, failed verification.
+    pub const MISMATCH: i32 = 5;
+}
+
+/// Every failure the library reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Configuration could not be loaded or is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// A command-line value is invalid.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A metadata database could not be reached.
+    #[error("cannot connect to metadata database {target}: {reason}")]
+    MetaConnect {
+        /// Redacted URL (scheme, host, port, database; never the password).
+        target: String,
+        /// Driver message.
+        reason: String,
+    },
+
+    /// A metadata query failed.
+    #[error("metadata query on {target} failed ({what}): {source}")]
+    Meta {
+        /// Redacted URL of the database.
+        target: String,
+        /// What was being done.
+        what: String,
+        /// Driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// A Milvus table or column is missing from a metadata database.
+    #[error("metadata database {target}: {problem}")]
+    Schema {
+        /// Redacted URL of the database.
+        target: String,
+        /// Which table/column is missing or different.
+        problem: String,
+    },
+
+    /// A row holds a value outside a Milvus enum.
+    #[error("{table} row id {row_id}: unknown {column} value {value}")]
+    UnknownEnum {
+        /// Milvus table name (`Tables` or `TableFiles`).
+        table: &'static str,
+        /// Column name.
+        column: &'static str,
+        /// The row's `id` column.
+        row_id: i64,
+        /// The offending integer.
+        value: i64,
+    },
+
+    /// A row holds a value that cannot be decoded.
+    #[error("{table} row id {row_id}: bad {column}: {reason}")]
+    BadRow {
+        /// Milvus table name.
+        table: &'static str,
+        /// Column name.
+        column: &'static str,
+        /// The row's `id` column.
+        row_id: i64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The collection does not exist (or is soft-deleted).
+    #[error("collection `{collection}` not found in the {tier} metadata")]
+    CollectionNotFound {
+        /// Collection name.
+        collection: String,
+        /// Which tier was asked.
+        tier: String,
+    },
+
+    /// No partition exists for the requested day.
+    #[error(
+        "collection `{collection}` has no partition tagged `{tag}` (day {day}) in the {tier} metadata"
+    )]
+    NoPartition {
+        /// Collection name.
+        collection: String,
+        /// Tag derived from the tag format.
+        tag: String,
+        /// The day asked for.
+        day: String,
+        /// Which tier was asked.
+        tier: String,
+    },
+
+    /// A local path is missing or unusable.
+    #[error("{what} {path}: {reason}")]
+    Path {
+        /// What the path is for.
+        what: String,
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// An I/O error on a named file.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// Operation (read, write, create...).
+        op: &'static str,
+        /// File involved.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_)
+            | Error::Usage(_)
+            | Error::CollectionNotFound { .. }
+            | Error::NoPartition { .. } => exit::BAD_INPUT,
+            _ => exit::FAILURE,
+        }
+    }
+
+    /// Wrap a driver error with the database and the action.
+    pub fn meta(target: &str, what: impl Into<String>, source: sqlx::Error) -> Self {
+        Error::Meta {
+            target: target.to_string(),
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Wrap an I/O error with the file it concerns.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

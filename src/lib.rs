@@ -1,0 +1,15 @@
+//! milvus-tier: operations sidecar and day-by-day migrator for two-tier Milvus 1.1.1
+//! clusters (a writable short-term cluster and a read-only long-term cluster).
+//!
+//! The library holds the logic; the `milvus-tier` binary parses arguments, calls it and
+//! maps errors to exit codes. Data flows one way: plan → stage → build → publish → backup.
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod day;
+pub mod error;
+pub mod meta;
+pub mod redact;
+
+pub use error::{Error, Result};

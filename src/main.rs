@@ -1,0 +1,34 @@
+//! The `milvus-tier` binary: parse arguments, set up logging, run, exit with the
+//! documented code. All logic lives in the library.
+
+use clap::Parser;
+use milvus_tier::cli::{self, Cli, LogFormat};
+use std::io::IsTerminal;
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(milvus_tier::error::exit::FAILURE);
+        }
+    };
+    let code = runtime.block_on(cli::run(cli));
+    std::process::exit(code);
+}
+
+fn init_logging(format: Option<LogFormat>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MILVUS_TIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let json = format.map_or(!std::io::stderr().is_terminal(), |f| f == LogFormat::Json);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,140 @@
+//! Milvus 1.1.1 metadata (`Tables`, `TableFiles`) on MySQL/MariaDB or SQLite.
+//!
+//! One code path for both back ends through sqlx's `Any` driver; every value is bound,
+//! no SQL text is built from values. Milvus's own tables are only read and written row
+//! by row, never altered (Milvus refuses to start if their columns differ).
+
+mod query;
+pub mod schema;
+mod summary;
+mod types;
+mod write;
+
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+pub use summary::{DaySummary, PartitionSummary, Totals, TypeTotals};
+pub use types::{EngineType, FileRow, FileType, MetricType, MilvusDate, TableRow, TableState};
+pub use write::{RowOutcome, WriteMode, WriteReport};
+
+use crate::error::{Error, Result};
+use crate::redact;
+
+/// Which database engine holds the metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// MySQL or MariaDB.
+    MySql,
+    /// SQLite file.
+    Sqlite,
+}
+
+/// A connection pool to one Milvus metadata database.
+#[derive(Debug, Clone)]
+pub struct MetaDb {
+    pool: AnyPool,
+    backend: Backend,
+    target: String,
+}
+
+/// Options for [`MetaDb::connect_with`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// How long to wait for a connection.
+    pub timeout: Duration,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            timeout: Duration::from_secs(10),
+            max_connections: 4,
+        }
+    }
+}
+
+impl MetaDb {
+    /// Connect with default options. `url` is `mysql://…` or `sqlite://…`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &ConnectOptions::default()).await
+    }
+
+    /// Connect to `url` (`mysql://user:pass@host:port/db` or `sqlite://path`).
+    pub async fn connect_with(url: &str, opts: &ConnectOptions) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let target = redact::url(url);
+        let pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.timeout)
+            .connect(url)
+            .await
+            .map_err(|e| Error::MetaConnect {
+                target: match backend {
+                    Backend::MySql => redact::endpoint(url),
+                    Backend::Sqlite => target.clone(),
+                },
+                reason: connect_reason(&e),
+            })?;
+        Ok(MetaDb {
+            pool,
+            backend,
+            target,
+        })
+    }
+
+    /// The back end in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The redacted URL, for messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The underlying pool (for transactions spanning several calls).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Close the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn err(&self, what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Error + '_ {
+        let what = what.into();
+        move |e| Error::meta(&self.target, what, e)
+    }
+}
+
+/// The back end named by a metadata URL's scheme.
+pub fn backend_of(url: &str) -> Result<Backend> {
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "mysql" | "mariadb" => Ok(Backend::MySql),
+        "sqlite" => Ok(Backend::Sqlite),
+        _ => Err(Error::Config(format!(
+            "metadata URL `{}` must start with mysql:// or sqlite://",
+            redact::url(url)
+        ))),
+    }
+}
+
+fn connect_reason(e: &sqlx::Error) -> String {
+    // Driver messages do not include the URL; keep only the message.
+    match e {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::PoolTimedOut => "timed out".to_string(),
+        other => other.to_string(),
+    }
+}
