@@ -13,3 +13,10 @@ pub mod meta;
 pub mod redact;
 
 pub use error::{Error, Result};
+
+/// Install the process-wide rustls crypto provider (aws-lc-rs). The dependency set enables
+/// more than one provider, so TLS clients need this chosen once; calling it again is harmless.
+pub fn init_crypto() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 
 fn main() {
     let cli = Cli::parse();
+    milvus_tier::init_crypto();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -17,6 +17,7 @@ pub async fn run(config: &Config, args: &MetaShowArgs) -> Result<i32> {
         max_connections: 2,
     };
     let db = MetaDb::connect_with(&target.meta_url, &opts).await?;
+    db.check_schema().await?;
     let coll = db.collection(&collection).await?;
     if coll.as_ref().is_none_or(|c| c.state != TableState::Normal) {
         return Err(Error::CollectionNotFound {
