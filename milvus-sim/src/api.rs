@@ -227,7 +227,11 @@ pub async fn vectors_put(
             Some(t) => as_strings(t, "partition_tags")?,
             None => Vec::new(),
         };
-        let hits = sim.search(&name, &tags, topk, &queries).await?;
+        let file_ids = match s.get("file_ids").filter(|x| !x.is_null()) {
+            Some(f) => as_strings(f, "file_ids")?,
+            None => Vec::new(),
+        };
+        let hits = sim.search(&name, &tags, &file_ids, topk, &queries).await?;
         let result: Vec<Value> = hits
             .iter()
             .map(|row| {
@@ -254,6 +258,35 @@ pub async fn vectors_put(
         code::BODY_FIELD_LOSS,
         "Field 'search' or 'delete' is required",
     ))
+}
+
+/// `GET /collections/{name}/vectors?ids=1,2[&partition_tag=t]`: vectors by id.
+pub async fn vectors_get(
+    State(sim): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> Reply {
+    let raw = q
+        .get("ids")
+        .ok_or_else(|| SimError::api(code::ILLEGAL_QUERY_PARAM, "Query param 'ids' is required"))?;
+    let ids: Vec<i64> = raw
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            SimError::api(
+                code::ILLEGAL_QUERY_PARAM,
+                "Query param 'ids' must be integers",
+            )
+        })?;
+    let tag = q.get("partition_tag").map(String::as_str);
+    let vectors = sim.vectors_by_id(&name, tag, &ids).await?;
+    let body: Vec<Value> = ids
+        .iter()
+        .zip(&vectors)
+        .map(|(id, v)| json!({"id": id.to_string(), "vector": v}))
+        .collect();
+    Ok(json_reply(StatusCode::OK, json!({"vectors": body})))
 }
 
 /// `POST /collections/{name}/indexes`.

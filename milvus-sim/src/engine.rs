@@ -6,7 +6,7 @@
 //! `CleanUpFilesWithTTL` (source notes §4, §5). Work takes time proportional to its bytes at
 //! the configured MB/s. One log line per event; `engine idle` when all pending work is done.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,27 +54,48 @@ pub async fn run(sim: Arc<Sim>) {
 }
 
 /// One pass; returns whether any flush, merge or index work was done or is still pending.
+/// A failure in one table is logged and does not stop the others.
 pub async fn tick(sim: &Sim) -> Result<bool> {
     let mut worked = sim.auto_flush().await? > 0;
     let tables = catalog::live_tables(&sim.db).await?;
+    let ids: Vec<String> = tables.iter().map(|t| t.table_id.clone()).collect();
+    let mut by_table: HashMap<String, Vec<FileRow>> = HashMap::new();
+    for f in sim.db.files(&ids, &[FileType::Raw]).await? {
+        by_table.entry(f.table_id.clone()).or_default().push(f);
+    }
     for t in &tables {
-        worked |= merge_table(sim, t).await?;
+        let raw = by_table.remove(&t.table_id).unwrap_or_default();
+        match merge_table(sim, t, raw).await {
+            Ok(w) => worked |= w,
+            Err(e) => tracing::warn!(table_id = %t.table_id, error = %e, "merge failed"),
+        }
+    }
+    let indexed: Vec<&TableRow> = tables.iter().filter(|t| !t.engine_type.is_raw()).collect();
+    if indexed.is_empty() {
+        clean_up_ttl(sim).await?;
+        return Ok(worked || sim.has_buffered());
     }
     let hang = sim.faults.get().fault == EngineFault::Hang;
-    for t in &tables {
-        if t.engine_type.is_raw() {
-            continue;
-        }
-        let mut c = sim.db.pool().acquire().await?;
+    let mut c = sim.db.pool().acquire().await?;
+    for t in &indexed {
         let promoted =
             catalog::raw_to_index(&mut c, &t.table_id, sim.cfg.build_index_threshold).await?;
-        drop(c);
         if promoted > 0 {
             tracing::info!(table_id = %t.table_id, files = promoted, "RAW -> TO_INDEX");
             worked = true;
         }
-        if !hang {
-            worked |= build_indexes(sim, t).await?;
+    }
+    drop(c);
+    if !hang {
+        let ids: Vec<String> = indexed.iter().map(|t| t.table_id.clone()).collect();
+        for f in sim.db.files(&ids, &[FileType::ToIndex]).await? {
+            let Some(t) = indexed.iter().find(|t| t.table_id == f.table_id) else {
+                continue;
+            };
+            worked = true;
+            if let Err(e) = build_one(sim, t, &f).await {
+                tracing::warn!(file_id = %f.file_id, error = %e, "index build failed");
+            }
         }
     }
     clean_up_ttl(sim).await?;
@@ -89,11 +110,8 @@ async fn throttle(bytes: i64, mb_per_s: f64) {
 }
 
 /// Merge groups of RAW files of one table (`FilesToMerge` + `MergeTask`).
-async fn merge_table(sim: &Sim, t: &TableRow) -> Result<bool> {
-    let mut files: Vec<FileRow> = sim
-        .db
-        .files(std::slice::from_ref(&t.table_id), &[FileType::Raw])
-        .await?
+async fn merge_table(sim: &Sim, t: &TableRow, raw: Vec<FileRow>) -> Result<bool> {
+    let mut files: Vec<FileRow> = raw
         .into_iter()
         .filter(|f| f.file_size < t.index_file_size)
         .collect();
@@ -142,6 +160,23 @@ async fn merge_group(sim: &Sim, t: &TableRow, sources: &[FileRow]) -> Result<()>
     catalog::insert_file(&mut c, &row).await?;
     drop(c);
     tracing::info!(table_id = %t.table_id, file_id = %file_id, sources = sources.len(), "merge start");
+    let result = merge_into(sim, t, sources, &mut row).await;
+    if result.is_err() {
+        abandon(sim, &row).await;
+    }
+    result
+}
+
+/// A NEW_MERGE or NEW_INDEX row whose work failed becomes TO_DELETE (as in Milvus).
+async fn abandon(sim: &Sim, row: &FileRow) {
+    let now = ids::now_micros();
+    if let Ok(mut c) = sim.db.pool().acquire().await {
+        let _ = catalog::finish_file(&mut c, row, FileType::ToDelete, now).await;
+    }
+}
+
+async fn merge_into(sim: &Sim, t: &TableRow, sources: &[FileRow], row: &mut FileRow) -> Result<()> {
+    let file_id = row.file_id.clone();
     let dim = t.dimension as usize;
     let mut merged = RawData::default();
     for s in sources {
@@ -185,27 +220,15 @@ async fn merge_group(sim: &Sim, t: &TableRow, sources: &[FileRow]) -> Result<()>
         // A source changed under us (drop, index): abandon the merged file.
         drop(tx);
         let mut c = sim.db.pool().acquire().await?;
-        catalog::finish_file(&mut c, &row, FileType::ToDelete, now).await?;
+        catalog::finish_file(&mut c, row, FileType::ToDelete, now).await?;
         tracing::warn!(file_id = %file_id, "merge abandoned: sources changed");
         return Ok(());
     }
-    catalog::finish_file(&mut tx, &row, result, now).await?;
+    catalog::finish_file(&mut tx, row, result, now).await?;
     tx.commit().await?;
     tracing::info!(table_id = %t.table_id, file_id = %file_id, rows = row.row_count,
         bytes = row.file_size, "merge done -> {result}");
     Ok(())
-}
-
-/// Build every TO_INDEX file of one table.
-async fn build_indexes(sim: &Sim, t: &TableRow) -> Result<bool> {
-    let files = sim
-        .db
-        .files(std::slice::from_ref(&t.table_id), &[FileType::ToIndex])
-        .await?;
-    for f in &files {
-        build_one(sim, t, f).await?;
-    }
-    Ok(!files.is_empty())
 }
 
 async fn build_one(sim: &Sim, t: &TableRow, src: &FileRow) -> Result<()> {
@@ -229,6 +252,14 @@ async fn build_one(sim: &Sim, t: &TableRow, src: &FileRow) -> Result<()> {
     drop(c);
     tracing::info!(table_id = %t.table_id, file_id = %row.file_id, source = %src.file_id,
         index = index::web_name(t.engine_type), "index build start");
+    let result = build_into(sim, t, src, &mut row).await;
+    if result.is_err() {
+        abandon(sim, &row).await;
+    }
+    result
+}
+
+async fn build_into(sim: &Sim, t: &TableRow, src: &FileRow, row: &mut FileRow) -> Result<()> {
     let data = sim.storage.read_raw(
         &src.table_id,
         &src.segment_id,
@@ -255,11 +286,11 @@ async fn build_one(sim: &Sim, t: &TableRow, src: &FileRow) -> Result<()> {
     if moved != 1 {
         drop(tx);
         let mut c = sim.db.pool().acquire().await?;
-        catalog::finish_file(&mut c, &row, FileType::ToDelete, now).await?;
+        catalog::finish_file(&mut c, row, FileType::ToDelete, now).await?;
         tracing::warn!(file_id = %row.file_id, "index build abandoned: source changed");
         return Ok(());
     }
-    catalog::finish_file(&mut tx, &row, FileType::Index, now).await?;
+    catalog::finish_file(&mut tx, row, FileType::Index, now).await?;
     tx.commit().await?;
     tracing::info!(table_id = %t.table_id, file_id = %row.file_id, rows = row.row_count,
         bytes = row.file_size, "index build done -> INDEX, source -> BACKUP");

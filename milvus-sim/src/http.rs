@@ -177,7 +177,9 @@ pub fn router(sim: AppState) -> Router {
         )
         .route(
             "/collections/{name}/vectors",
-            put(api::vectors_put).post(api::insert),
+            put(api::vectors_put)
+                .post(api::insert)
+                .get(api::vectors_get),
         )
         .route(
             "/collections/{name}/indexes",

@@ -60,6 +60,7 @@ impl Sim {
         &self,
         name: &str,
         tags: &[String],
+        file_ids: &[String],
         topk: i64,
         queries: &[Vec<f32>],
     ) -> Result<Vec<Vec<Hit>>> {
@@ -84,7 +85,10 @@ impl Sim {
             ));
         }
         let tables = self.tables_for_tags(name, tags).await?;
-        let files = self.searchable(&tables).await?;
+        let mut files = self.searchable(&tables).await?;
+        if !file_ids.is_empty() {
+            files.retain(|f| file_ids.contains(&f.file_id));
+        }
         let ip = root.metric_type == MetricType::Ip;
         let mut best: Vec<Vec<Hit>> = vec![Vec::new(); queries.len()];
         for f in &files {
@@ -121,6 +125,37 @@ impl Sim {
             }
         }
         Ok(best)
+    }
+
+    /// The stored vector of each id (empty when not found), searching the tables of `tag`
+    /// (all when `None`), as `GetVectorsByID`.
+    pub async fn vectors_by_id(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        ids: &[i64],
+    ) -> Result<Vec<Vec<f32>>> {
+        let root = catalog::live_collection(&self.db, name).await?;
+        let tags: Vec<String> = tag.map(str::to_string).into_iter().collect();
+        let tables = self.tables_for_tags(name, &tags).await?;
+        let dim = root.dimension as usize;
+        let mut out = vec![Vec::new(); ids.len()];
+        for f in self.searchable(&tables).await? {
+            let Ok(data) = self
+                .storage
+                .read_raw(&f.table_id, &f.segment_id, &f.segment_id, dim)
+            else {
+                continue;
+            };
+            for (row, id) in data.ids.iter().enumerate() {
+                for (i, want) in ids.iter().enumerate() {
+                    if want == id && out[i].is_empty() {
+                        out[i] = data.vectors[row * dim..(row + 1) * dim].to_vec();
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Rows in searchable files of `name` and its partitions (`GetCollectionRowCount`).

@@ -137,6 +137,29 @@ async fn collections_partitions_insert_search_and_stats() {
         .await;
     assert_eq!(r["result"][0][0]["id"], auto_id.to_string());
 
+    let got = sim
+        .ok(
+            "GET",
+            "/collections/a/vectors?ids=103,999&partition_tag=p1",
+            "",
+        )
+        .await;
+    assert_eq!(
+        got["vectors"][0],
+        json!({"id":"103","vector":[3.0,0.0,0.0,1.0]})
+    );
+    assert_eq!(got["vectors"][1]["vector"], json!([]));
+    let stat = sim.ok("GET", "/collections/a?info=stat", "").await;
+    let p1_file = stat["partitions"][1]["segments"][0]["name"].clone();
+    let q = json!({"search":{"topk":1,"file_ids":[p1_file],"vectors":[[5.0,5.0,5.0,5.0]]}});
+    let r = sim
+        .ok("PUT", "/collections/a/vectors", &q.to_string())
+        .await;
+    assert_eq!(
+        r["result"][0][0]["id"], "105",
+        "only the p1 file is searched"
+    );
+
     // IP ranks by the largest inner product.
     sim.ok(
         "POST",
