@@ -176,3 +176,45 @@ async fn read_only_node_sees_new_rows_without_restart() {
     assert_eq!(s, 400, "{b}");
     assert!(!ro.log_text().contains("clean up shadow files"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn merge_takes_time_at_the_configured_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    // 2 x 100 rows of dim 8 = 8000 bytes at 0.01 MB/s: about 0.76 s.
+    let sim = start(
+        &url,
+        &dir.path().join("s"),
+        &["--merge-mb-per-s", "0.01", "--tick-ms", "20"],
+    )
+    .await;
+    sim.ok(
+        "POST",
+        "/collections",
+        r#"{"collection_name":"c","dimension":8}"#,
+    )
+    .await;
+    for batch in 0..2 {
+        sim.ok("POST", "/collections/c/vectors", &rows(100, batch * 100))
+            .await;
+        sim.ok(
+            "PUT",
+            "/system/task",
+            r#"{"flush":{"collection_names":["c"]}}"#,
+        )
+        .await;
+    }
+    let t = Instant::now();
+    let db = MetaDb::connect(&url).await.unwrap();
+    let merged = wait_until(Duration::from_secs(10), || async {
+        let f = files_of(&db, "c").await;
+        count(&f, FileType::Raw) == 1 && count(&f, FileType::ToDelete) == 2
+    })
+    .await;
+    assert!(merged, "{}", sim.log_text());
+    assert!(
+        t.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        t.elapsed()
+    );
+}
