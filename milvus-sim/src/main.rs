@@ -1,1 +1,262 @@
-fn main() {}
+//! `milvus-sim`: a simulator of a Milvus 1.1.1 node (metadata, segment files, web API and
+//! background engine) for tests and benchmarks. It is not Milvus; see `docs/milvus-sim.md`.
+
+mod api;
+mod catalog;
+mod engine;
+mod error;
+mod faults;
+mod http;
+mod ids;
+mod index;
+mod query;
+mod seed;
+mod sim;
+mod storage;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use milvus_tier::meta::MetaDb;
+
+use crate::faults::{FaultSettings, Faults};
+use crate::sim::{Role, Sim, SimConfig};
+use crate::storage::Storage;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "milvus-sim",
+    version,
+    about = "Milvus 1.1.1 simulator (test support)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, clap::Args)]
+struct Node {
+    /// Metadata URL (mysql://user:pass@host:port/db or sqlite://path?mode=rwc).
+    #[arg(long, env = "MILVUS_SIM_META")]
+    meta: String,
+    /// Storage path (segment files live under <storage>/db/tables/).
+    #[arg(long, env = "MILVUS_SIM_STORAGE")]
+    storage: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Serve the web API and run the background engine.
+    Serve {
+        #[command(flatten)]
+        node: Node,
+        /// HTTP port.
+        #[arg(long, env = "MILVUS_SIM_PORT", default_value_t = 19121)]
+        port: u16,
+        /// HTTP bind address.
+        #[arg(long, env = "MILVUS_SIM_HOST", default_value = "127.0.0.1")]
+        host: String,
+        /// Node role: rw runs flush, merge, index and cleanup; ro only serves reads.
+        #[arg(long, env = "MILVUS_SIM_ROLE", value_enum, default_value = "rw")]
+        role: Role,
+        /// RAW files with at least this many rows are indexed.
+        #[arg(long, env = "MILVUS_SIM_BUILD_INDEX_THRESHOLD", default_value_t = 4096)]
+        build_index_threshold: i64,
+        /// Merge throughput, MB/s (0 = unlimited).
+        #[arg(long, env = "MILVUS_SIM_MERGE_MB_PER_S", default_value_t = 0.0)]
+        merge_mb_per_s: f64,
+        /// Index build throughput, MB/s (0 = unlimited).
+        #[arg(long, env = "MILVUS_SIM_INDEX_MB_PER_S", default_value_t = 0.0)]
+        index_mb_per_s: f64,
+        /// Background engine tick, milliseconds.
+        #[arg(long, env = "MILVUS_SIM_TICK_MS", default_value_t = 100)]
+        tick_ms: u64,
+        /// TO_DELETE files older than this many seconds are removed.
+        #[arg(long, env = "MILVUS_SIM_TTL_SECS", default_value_t = 10)]
+        ttl_secs: i64,
+        /// Injected fault: none, hang, crash, http-500:<share 0..1>, slow:<ms>.
+        #[arg(long, env = "MILVUS_SIM_FAULT", default_value = "none", value_parser = FaultSettings::parse)]
+        fault: FaultSettings,
+    },
+    /// Build a short-term collection with one partition per day.
+    Seed {
+        #[command(flatten)]
+        node: Node,
+        /// Collection name.
+        #[arg(long)]
+        collection: String,
+        /// Number of days (partitions).
+        #[arg(long)]
+        days: u32,
+        /// Rows per day.
+        #[arg(long)]
+        rows_per_day: i64,
+        /// Vector dimension.
+        #[arg(long)]
+        dim: i64,
+        /// strftime format of the partition tags.
+        #[arg(long, default_value = "day_%Y-%m-%d")]
+        tag_format: String,
+        /// index_file_size in MB.
+        #[arg(long, default_value_t = 256)]
+        index_file_size: i64,
+        /// Rows per flushed segment (default: one segment per day).
+        #[arg(long)]
+        segment_rows: Option<i64>,
+        /// First day, YYYY-MM-DD (default: `days` days before today).
+        #[arg(long)]
+        first_day: Option<NaiveDate>,
+        /// PRNG seed of the vectors.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Metric: L2 or IP.
+        #[arg(long, default_value = "L2")]
+        metric: String,
+    },
+    /// Create an empty long-term collection with its index set.
+    SeedLongTerm {
+        #[command(flatten)]
+        node: Node,
+        /// Collection name.
+        #[arg(long)]
+        collection: String,
+        /// Vector dimension.
+        #[arg(long)]
+        dim: i64,
+        /// index_file_size in MB.
+        #[arg(long, default_value_t = 4096)]
+        index_file_size: i64,
+        /// Index type.
+        #[arg(long, default_value = "IVF_PQ")]
+        index_type: String,
+        /// Index parameters, JSON.
+        #[arg(long, default_value = r#"{"m":16,"nlist":1024}"#)]
+        params: String,
+        /// Metric: L2 or IP.
+        #[arg(long, default_value = "L2")]
+        metric: String,
+    },
+}
+
+async fn open(node: &Node, cfg: SimConfig, faults: FaultSettings) -> anyhow::Result<Sim> {
+    let db = MetaDb::connect(&node.meta).await?;
+    db.install_milvus_schema().await?;
+    std::fs::create_dir_all(node.storage.join("db").join("tables"))
+        .with_context(|| format!("create storage {}", node.storage.display()))?;
+    Ok(Sim::new(
+        db,
+        Storage::new(&node.storage),
+        cfg,
+        Faults::new(faults),
+    ))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MILVUS_SIM_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    match Cli::parse().cmd {
+        Cmd::Serve {
+            node,
+            port,
+            host,
+            role,
+            build_index_threshold,
+            merge_mb_per_s,
+            index_mb_per_s,
+            tick_ms,
+            ttl_secs,
+            fault,
+        } => {
+            let cfg = SimConfig {
+                role,
+                build_index_threshold,
+                merge_mb_per_s,
+                index_mb_per_s,
+                tick: Duration::from_millis(tick_ms.max(1)),
+                ttl_secs,
+                ..SimConfig::default()
+            };
+            let sim = Arc::new(open(&node, cfg, fault).await?);
+            if role == Role::Rw {
+                engine::clean_up_shadow_files(&sim).await?;
+                tokio::spawn(engine::run(sim.clone()));
+            }
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+                .await
+                .with_context(|| format!("bind {host}:{port}"))?;
+            tracing::info!(%host, port, ?role, "milvus-sim serving");
+            axum::serve(listener, http::router(sim)).await?;
+        }
+        Cmd::Seed {
+            node,
+            collection,
+            days,
+            rows_per_day,
+            dim,
+            tag_format,
+            index_file_size,
+            segment_rows,
+            first_day,
+            seed,
+            metric,
+        } => {
+            let sim = open(&node, SimConfig::default(), FaultSettings::default()).await?;
+            let first_day = first_day.unwrap_or_else(|| {
+                chrono::Local::now().date_naive() - chrono::Days::new(days.into())
+            });
+            let plan = seed::SeedPlan {
+                collection,
+                first_day,
+                days,
+                rows_per_day,
+                segment_rows: segment_rows.unwrap_or(rows_per_day),
+                dim,
+                tag_format,
+                index_file_size_mb: index_file_size,
+                seed,
+                metric,
+            };
+            let s = seed::seed(&sim, &plan).await?;
+            println!(
+                "seeded {}: {} partitions, {} files, {} rows, {} bytes",
+                plan.collection, s.partitions, s.files, s.rows, s.bytes
+            );
+        }
+        Cmd::SeedLongTerm {
+            node,
+            collection,
+            dim,
+            index_file_size,
+            index_type,
+            params,
+            metric,
+        } => {
+            let sim = open(&node, SimConfig::default(), FaultSettings::default()).await?;
+            let params: serde_json::Value =
+                serde_json::from_str(&params).context("--params is not JSON")?;
+            seed::seed_long_term(
+                &sim,
+                &collection,
+                dim,
+                index_file_size,
+                &index_type,
+                &params,
+                &metric,
+            )
+            .await?;
+            println!("created long-term collection {collection} ({index_type} {params})");
+        }
+    }
+    Ok(())
+}

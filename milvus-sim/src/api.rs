@@ -1,0 +1,380 @@
+//! Handlers of the web API, one per path and method. Bodies are read as raw bytes (pymilvus
+//! sends some without a content type) and parsed with the helpers of [`crate::http`].
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::catalog;
+use crate::error::{SimError, code};
+use crate::faults::FaultSettings;
+use crate::http::{
+    AppState, Reply, as_ids, as_int, as_str, as_strings, as_vectors, field, json_reply, no_content,
+    ok, paging, parse_body,
+};
+use crate::query::describe_json;
+use crate::sim::{DEFAULT_TAG, VERSION};
+
+type Q = Query<HashMap<String, String>>;
+
+/// `GET /state`.
+pub async fn state() -> Reply {
+    Ok(json_reply(
+        StatusCode::OK,
+        json!({"code": 0, "message": "Success"}),
+    ))
+}
+
+/// `GET /system/{version|status}`.
+pub async fn system(Path(cmd): Path<String>) -> Reply {
+    let reply = match cmd.as_str() {
+        "version" => VERSION,
+        "status" => "server alive",
+        other => {
+            return Err(SimError::api(
+                code::ILLEGAL_ARGUMENT,
+                format!("Unknown system command: {other}"),
+            ));
+        }
+    };
+    Ok(json_reply(
+        StatusCode::OK,
+        json!({"code": 0, "message": "OK", "reply": reply}),
+    ))
+}
+
+/// `PUT /system/task`: `flush`, `compact`, `load`, `release`.
+pub async fn task(State(sim): State<AppState>, body: Bytes) -> Reply {
+    let v = parse_body(&body)?;
+    if let Some(f) = v.get("flush") {
+        let names = match f.get("collection_names") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(n) => as_strings(n, "collection_names")?,
+        };
+        for n in &names {
+            catalog::live_collection(&sim.db, n).await?;
+        }
+        if sim.cfg.role == crate::sim::Role::Rw {
+            sim.flush(&names).await?;
+        }
+        return Ok(ok(StatusCode::OK));
+    }
+    for key in ["compact", "load", "release"] {
+        if let Some(t) = v.get(key) {
+            let name = as_str(field(t, "collection_name")?, "collection_name")?;
+            catalog::live_collection(&sim.db, name).await?;
+            if let Some(tags) = t.get("partition_tags").filter(|x| !x.is_null()) {
+                for tag in as_strings(tags, "partition_tags")? {
+                    sim.table_for_tag(name, Some(&tag)).await?;
+                }
+            }
+            // No deletes are simulated, so compact has nothing to rewrite; load and release
+            // only concern Milvus's data cache.
+            tracing::info!(collection = name, task = key, "task");
+            return Ok(ok(StatusCode::OK));
+        }
+    }
+    Err(SimError::api(
+        code::ILLEGAL_BODY,
+        "Unknown task: expected one of flush, compact, load, release",
+    ))
+}
+
+/// `POST /collections`.
+pub async fn create_collection(State(sim): State<AppState>, body: Bytes) -> Reply {
+    let v = parse_body(&body)?;
+    let name = as_str(field(&v, "collection_name")?, "collection_name")?;
+    let dim = as_int(field(&v, "dimension")?, "dimension")?;
+    let ifs = match v.get("index_file_size").filter(|x| !x.is_null()) {
+        Some(x) => as_int(x, "index_file_size")?,
+        None => 1024,
+    };
+    let metric = match v.get("metric_type").filter(|x| !x.is_null()) {
+        Some(x) => as_str(x, "metric_type")?,
+        None => "L2",
+    };
+    sim.create_collection(name, dim, ifs, metric).await?;
+    Ok(ok(StatusCode::CREATED))
+}
+
+/// `GET /collections?offset&page_size`.
+pub async fn list_collections(State(sim): State<AppState>, Query(q): Q) -> Reply {
+    let (offset, size) = paging(&q, 10)?;
+    let all = catalog::live_collections(&sim.db).await?;
+    let mut page = Vec::new();
+    for t in all.iter().skip(offset).take(size) {
+        page.push(describe_json(t, sim.count(&t.table_id).await?));
+    }
+    Ok(json_reply(
+        StatusCode::OK,
+        json!({"collections": page, "count": all.len()}),
+    ))
+}
+
+/// `GET /collections/{name}` and `?info=stat`.
+pub async fn get_collection(
+    State(sim): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> Reply {
+    let body = match q.get("info").map(String::as_str) {
+        Some("stat") => sim.stat(&name).await?,
+        None => sim.describe(&name).await?,
+        Some(other) => {
+            return Err(SimError::api(
+                code::ILLEGAL_QUERY_PARAM,
+                format!("Query param 'info' must be 'stat', not '{other}'"),
+            ));
+        }
+    };
+    Ok(json_reply(StatusCode::OK, body))
+}
+
+/// `DELETE /collections/{name}`.
+pub async fn drop_collection(State(sim): State<AppState>, Path(name): Path<String>) -> Reply {
+    sim.drop_collection(&name).await?;
+    Ok(no_content())
+}
+
+/// `POST /collections/{name}/partitions`.
+pub async fn create_partition(
+    State(sim): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let v = parse_body(&body)?;
+    let tag = as_str(field(&v, "partition_tag")?, "partition_tag")?;
+    sim.create_partition(&name, tag).await?;
+    Ok(ok(StatusCode::CREATED))
+}
+
+/// `GET /collections/{name}/partitions?offset&page_size`.
+pub async fn list_partitions(
+    State(sim): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> Reply {
+    let (offset, size) = paging(&q, 10)?;
+    catalog::live_collection(&sim.db, &name).await?;
+    let mut tags = vec![DEFAULT_TAG.to_string()];
+    tags.extend(
+        catalog::live_partitions(&sim.db, &name)
+            .await?
+            .into_iter()
+            .map(|p| p.partition_tag),
+    );
+    let page: Vec<Value> = tags
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|t| json!({"partition_tag": t}))
+        .collect();
+    Ok(json_reply(
+        StatusCode::OK,
+        json!({"partitions": page, "count": tags.len()}),
+    ))
+}
+
+/// `DELETE /collections/{name}/partitions` with `{"partition_tag"}`.
+pub async fn drop_partition(
+    State(sim): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let v = parse_body(&body)?;
+    let tag = as_str(field(&v, "partition_tag")?, "partition_tag")?;
+    sim.drop_partition(&name, tag).await?;
+    Ok(no_content())
+}
+
+/// `POST /collections/{name}/vectors`: insert.
+pub async fn insert(State(sim): State<AppState>, Path(name): Path<String>, body: Bytes) -> Reply {
+    let v = parse_body(&body)?;
+    let vectors = as_vectors(field(&v, "vectors")?, "vectors")?;
+    let ids = match v.get("ids").filter(|x| !x.is_null()) {
+        Some(x) => Some(as_ids(x, "ids")?),
+        None => None,
+    };
+    let tag = match v.get("partition_tag").filter(|x| !x.is_null()) {
+        Some(x) => Some(as_str(x, "partition_tag")?),
+        None => None,
+    };
+    let ids = sim.insert(&name, tag, ids, &vectors).await?;
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    Ok(json_reply(StatusCode::CREATED, json!({"ids": ids})))
+}
+
+/// `PUT /collections/{name}/vectors`: `search` or `delete`.
+pub async fn vectors_put(
+    State(sim): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let v = parse_body(&body)?;
+    if let Some(s) = v.get("search") {
+        let topk = as_int(field(s, "topk")?, "topk")?;
+        if s.get("ids").is_some_and(|x| !x.is_null()) {
+            return Err(SimError::api(
+                code::ILLEGAL_ARGUMENT,
+                "search by ids is not supported by milvus-sim",
+            ));
+        }
+        let queries = as_vectors(field(s, "vectors")?, "vectors")?;
+        let tags = match s.get("partition_tags").filter(|x| !x.is_null()) {
+            Some(t) => as_strings(t, "partition_tags")?,
+            None => Vec::new(),
+        };
+        let file_ids = match s.get("file_ids").filter(|x| !x.is_null()) {
+            Some(f) => as_strings(f, "file_ids")?,
+            None => Vec::new(),
+        };
+        let hits = sim.search(&name, &tags, &file_ids, topk, &queries).await?;
+        let result: Vec<Value> = hits
+            .iter()
+            .map(|row| {
+                Value::Array(
+                    row.iter()
+                        .map(|h| json!({"id": h.id.to_string(), "distance": h.distance}))
+                        .collect(),
+                )
+            })
+            .collect();
+        return Ok(json_reply(
+            StatusCode::OK,
+            json!({"num": hits.len(), "result": result}),
+        ));
+    }
+    if v.get("delete").is_some() {
+        catalog::live_collection(&sim.db, &name).await?;
+        return Err(SimError::api(
+            code::ILLEGAL_ARGUMENT,
+            "delete by id is not supported by milvus-sim",
+        ));
+    }
+    Err(SimError::api(
+        code::BODY_FIELD_LOSS,
+        "Field 'search' or 'delete' is required",
+    ))
+}
+
+/// `GET /collections/{name}/vectors?ids=1,2[&partition_tag=t]`: vectors by id.
+pub async fn vectors_get(
+    State(sim): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> Reply {
+    let raw = q
+        .get("ids")
+        .ok_or_else(|| SimError::api(code::ILLEGAL_QUERY_PARAM, "Query param 'ids' is required"))?;
+    let ids: Vec<i64> = raw
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            SimError::api(
+                code::ILLEGAL_QUERY_PARAM,
+                "Query param 'ids' must be integers",
+            )
+        })?;
+    let tag = q.get("partition_tag").map(String::as_str);
+    let vectors = sim.vectors_by_id(&name, tag, &ids).await?;
+    let body: Vec<Value> = ids
+        .iter()
+        .zip(&vectors)
+        .map(|(id, v)| json!({"id": id.to_string(), "vector": v}))
+        .collect();
+    Ok(json_reply(StatusCode::OK, json!({"vectors": body})))
+}
+
+/// `POST /collections/{name}/indexes`.
+pub async fn create_index(
+    State(sim): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let v = parse_body(&body)?;
+    let index_type = as_str(field(&v, "index_type")?, "index_type")?;
+    let params = v.get("params").cloned().unwrap_or_else(|| json!({}));
+    let params = if params.is_null() { json!({}) } else { params };
+    sim.create_index(&name, index_type, &params).await?;
+    Ok(ok(StatusCode::CREATED))
+}
+
+/// `GET /collections/{name}/indexes`.
+pub async fn get_index(State(sim): State<AppState>, Path(name): Path<String>) -> Reply {
+    let root = catalog::live_collection(&sim.db, &name).await?;
+    let params: Value = serde_json::from_str(&root.index_params).unwrap_or_else(|_| json!({}));
+    Ok(json_reply(
+        StatusCode::OK,
+        json!({"index_type": crate::index::web_name(root.engine_type), "params": params}),
+    ))
+}
+
+/// `DELETE /collections/{name}/indexes`.
+pub async fn drop_index(State(sim): State<AppState>, Path(name): Path<String>) -> Reply {
+    sim.drop_index(&name).await?;
+    Ok(no_content())
+}
+
+/// `GET /collections/{name}/segments?offset&page_size`.
+pub async fn segments(State(sim): State<AppState>, Path(name): Path<String>, Query(q): Q) -> Reply {
+    let (offset, size) = paging(&q, 10)?;
+    let all = sim.segments(&name).await?;
+    let page: Vec<Value> = all.iter().skip(offset).take(size).cloned().collect();
+    Ok(json_reply(
+        StatusCode::OK,
+        json!({"count": all.len(), "segments": page}),
+    ))
+}
+
+/// `GET /collections/{name}/segments/{seg}/ids?offset&page_size`.
+pub async fn segment_ids(
+    State(sim): State<AppState>,
+    Path((name, seg)): Path<(String, String)>,
+    Query(q): Q,
+) -> Reply {
+    let (offset, size) = paging(&q, 10)?;
+    let all = sim.segment_ids(&name, &seg).await?;
+    let page: Vec<String> = all
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(i64::to_string)
+        .collect();
+    Ok(json_reply(
+        StatusCode::OK,
+        json!({"count": all.len(), "ids": page}),
+    ))
+}
+
+/// `GET /admin/faults`.
+pub async fn get_faults(State(sim): State<AppState>) -> Reply {
+    Ok(json_reply(StatusCode::OK, json!(sim.faults.get())))
+}
+
+/// `PUT /admin/faults` with `{"fault","http_500_share","slow_ms"}`.
+pub async fn set_faults(State(sim): State<AppState>, body: Bytes) -> Reply {
+    let v = parse_body(&body)?;
+    let f: FaultSettings = serde_json::from_value(v)
+        .map_err(|e| SimError::api(code::ILLEGAL_BODY, format!("Invalid faults: {e}")))?;
+    if !(0.0..=1.0).contains(&f.http_500_share) {
+        return Err(SimError::api(
+            code::ILLEGAL_BODY,
+            "http_500_share must be in 0..1",
+        ));
+    }
+    sim.faults.set(f);
+    tracing::info!(faults = ?f, "faults set");
+    Ok(json_reply(StatusCode::OK, json!(f)))
+}
+
+/// Unknown path.
+pub async fn not_found() -> Reply {
+    Ok(json_reply(
+        StatusCode::NOT_FOUND,
+        json!({"code": code::UNEXPECTED, "message": "Requested path is not found"}),
+    ))
+}
