@@ -9,8 +9,10 @@ pub mod cli;
 pub mod config;
 pub mod day;
 pub mod error;
+pub mod failpoint;
 pub mod meta;
 pub mod redact;
+pub mod segments;
 
 pub use error::{Error, Result};
 
