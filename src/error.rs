@@ -126,6 +126,40 @@ pub enum Error {
         reason: String,
     },
 
+    /// Another run holds the lock.
+    #[error("another run is in progress: {0}")]
+    LockHeld(#[from] crate::lock::Held),
+
+    /// This run lost its lock lease (it expired and another run took it).
+    #[error(
+        "lock `{0}` was lost (lease expired and taken by another run); stopping before any further write"
+    )]
+    LockLost(String),
+
+    /// The local build engine failed.
+    #[error("{0}")]
+    Engine(#[from] crate::engine::EngineError),
+
+    /// The engine did not finish in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+
+    /// The engine reached a state that cannot finish (error, crash leftovers).
+    #[error("engine error: {0}")]
+    EngineState(String),
+
+    /// The input day is not in a state that can be migrated.
+    #[error("{0}")]
+    BadInput(String),
+
+    /// Long-term or the backup holds something that disagrees with this day's data.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// Copying segment folders failed.
+    #[error("{0}")]
+    Copy(#[from] crate::segments::CopyError),
+
     /// An I/O error on a named file.
     #[error("{op} {path}: {source}")]
     Io {
@@ -146,7 +180,11 @@ impl Error {
             Error::Config(_)
             | Error::Usage(_)
             | Error::CollectionNotFound { .. }
-            | Error::NoPartition { .. } => exit::BAD_INPUT,
+            | Error::NoPartition { .. }
+            | Error::BadInput(_) => exit::BAD_INPUT,
+            Error::LockHeld(_) | Error::LockLost(_) => exit::LOCKED,
+            Error::Timeout(_) => exit::TIMEOUT,
+            Error::Conflict(_) => exit::MISMATCH,
             _ => exit::FAILURE,
         }
     }

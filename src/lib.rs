@@ -8,9 +8,13 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod day;
+pub mod engine;
 pub mod error;
 pub mod failpoint;
+pub mod journal;
+pub mod lock;
 pub mod meta;
+pub mod migrate;
 pub mod redact;
 pub mod segments;
 

@@ -4,6 +4,7 @@
 
 mod config_check;
 mod meta_show;
+mod migrate;
 
 use std::path::PathBuf;
 
@@ -50,6 +51,8 @@ pub enum Command {
     /// Inspect Milvus metadata.
     #[command(subcommand)]
     Meta(MetaCommand),
+    /// Move one day (or a range) from short-term to long-term: plan, stage, build, publish.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// `config` subcommands.
@@ -93,6 +96,7 @@ pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Config(ConfigCommand::Check) => config_check::run(&cli.config, &config).await,
         Command::Meta(MetaCommand::Show(args)) => meta_show::run(&config, &args).await,
+        Command::Migrate(args) => migrate::run(&config, &args).await,
     };
     match result {
         Ok(code) => code,

@@ -138,3 +138,22 @@ fn connect_reason(e: &sqlx::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// A BLAKE3 digest of rows' content (every column but the local `id`), independent of order:
+/// what the journal records for published rows and compares on rerun.
+pub fn rows_digest(tables: &[TableRow], files: &[FileRow]) -> String {
+    let mut lines: Vec<String> = tables
+        .iter()
+        .map(|t| serde_json::to_string(&TableRow { id: 0, ..t.clone() }).expect("row serializes"))
+        .chain(files.iter().map(|f| {
+            serde_json::to_string(&FileRow { id: 0, ..f.clone() }).expect("row serializes")
+        }))
+        .collect();
+    lines.sort();
+    let mut h = blake3::Hasher::new();
+    for l in &lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().to_hex().to_string()
+}

@@ -1,0 +1,158 @@
+//! `milvus-tier migrate`.
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::day::Day;
+use crate::error::{Result, exit};
+use crate::migrate::{self, DayReport, MigrateOptions, Outcome};
+
+/// Arguments of `migrate`.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The day to migrate, YYYY-MM-DD (default: yesterday in the configured timezone).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub date: Option<String>,
+    /// First day of a range (with --to); days run in order, stopping at the first failure.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Last day of a range.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Print the plan and write nothing anywhere.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// The days a command addresses: `--date`, `--from/--to`, or yesterday.
+pub fn days(
+    config: &Config,
+    date: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Vec<Day>> {
+    let tz = config.tz()?;
+    let days = match (date, from, to) {
+        (Some(d), _, _) => vec![d.parse()?],
+        (None, Some(f), Some(t)) => Day::range(f.parse()?, t.parse()?)?,
+        _ => vec![Day::yesterday(tz)],
+    };
+    let today = Day::today(tz);
+    if let Some(d) = days.iter().find(|d| **d >= today) {
+        return Err(crate::Error::Usage(format!(
+            "day {d} is not over yet in {} (today is {today}): only past days can be migrated",
+            config.timezone
+        )));
+    }
+    Ok(days)
+}
+
+/// Run the days in order; stop at the first failure.
+pub async fn run(config: &Config, args: &MigrateArgs) -> Result<i32> {
+    let days = days(
+        config,
+        args.date.as_deref(),
+        args.from.as_deref(),
+        args.to.as_deref(),
+    )?;
+    let opts = MigrateOptions {
+        dry_run: args.dry_run,
+    };
+    let mut reports: Vec<DayReport> = Vec::new();
+    for day in days {
+        let report = migrate::migrate_day(config, day, &opts).await;
+        if !args.json {
+            print_text(&report);
+        }
+        let failed = report.outcome == Outcome::Failed;
+        reports.push(report);
+        if failed {
+            break;
+        }
+    }
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
+        .expect("report serializes");
+    if args.json {
+        println!("{json}");
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, format!("{json}\n"))
+            .map_err(|e| crate::Error::io("write report", path, e))?;
+    }
+    let code = reports
+        .iter()
+        .map(|r| r.exit_code)
+        .find(|c| *c != exit::OK)
+        .unwrap_or(exit::OK);
+    if let Some(err) = reports.iter().find_map(|r| r.error.as_ref()) {
+        eprintln!("error: {err}");
+    }
+    Ok(code)
+}
+
+fn print_text(r: &DayReport) {
+    let outcome = match r.outcome {
+        Outcome::Migrated => "migrated",
+        Outcome::AlreadyDone => "already in long-term (verified), nothing to do",
+        Outcome::Planned => "planned (dry run, nothing written)",
+        Outcome::Failed => "FAILED",
+    };
+    println!(
+        "day {} → long-term collection `{}`: {outcome}",
+        r.day, r.collection
+    );
+    if let Some(p) = &r.plan {
+        println!(
+            "  plan: {} partition(s) tagged {}, {} input files, {} rows, {} bytes ({} on disk to stage); long-term: {}",
+            p.partitions.len(),
+            p.tag,
+            p.input_files.len(),
+            p.rows,
+            p.bytes,
+            p.stage_bytes,
+            match &p.long_term {
+                migrate::plan::LongTermState::Empty => "empty",
+                migrate::plan::LongTermState::Done { .. } => "already holds this day",
+            }
+        );
+        for part in &p.partitions {
+            println!(
+                "    partition {} tag {}: {} files, {} rows, {} bytes → owner `{}`, engine {}, index_file_size {}",
+                part.source.table_id,
+                part.source.partition_tag,
+                part.files,
+                part.rows,
+                part.bytes,
+                part.target.owner_table,
+                part.target.engine_type,
+                part.target.index_file_size
+            );
+        }
+        if !p.skipped.is_empty() {
+            let s: Vec<String> = p.skipped.iter().map(|(t, n)| format!("{n} {t}")).collect();
+            println!("    not copied: {} (rebuilt or superseded)", s.join(", "));
+        }
+    }
+    for s in &r.steps {
+        println!(
+            "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  bytes {:>12}  {}{}",
+            s.step,
+            s.seconds,
+            s.files,
+            s.rows,
+            s.bytes,
+            s.outcome,
+            if s.digest.is_empty() {
+                String::new()
+            } else {
+                format!("  blake3 {}", &s.digest[..16.min(s.digest.len())])
+            }
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! HTTP client for the local Milvus 1.1.1 build engine (web API, port 19121).
+//!
+//! Only what the build step needs: health, create_index, flush, compact. Idempotent calls
+//! are retried a few times on 5xx and connection errors; every error says which call failed
+//! and how (unreachable, HTTP status with Milvus's error JSON, or a malformed reply), so a
+//! migration can tell an engine fault from success or a timeout.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::meta::EngineType;
+
+/// Errors from the engine's HTTP API.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No connection (engine down or crashed).
+    #[error("engine {url} unreachable during {call}: {reason}")]
+    Unreachable {
+        /// Engine base URL.
+        url: String,
+        /// API call.
+        call: &'static str,
+        /// Transport error.
+        reason: String,
+    },
+    /// The engine answered with an error status.
+    #[error("engine {url} answered {call} with HTTP {status}: {body}")]
+    Status {
+        /// Engine base URL.
+        url: String,
+        /// API call.
+        call: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// Response body (Milvus error JSON).
+        body: String,
+    },
+    /// The engine cannot build this index type over HTTP.
+    #[error("index type {0} cannot be requested through the Milvus HTTP API")]
+    UnsupportedIndex(EngineType),
+}
+
+impl EngineError {
+    /// Whether the engine answered with a server error (5xx).
+    pub fn is_server_error(&self) -> bool {
+        matches!(self, EngineError::Status { status, .. } if *status >= 500)
+    }
+}
+
+/// The Milvus HTTP API name of an engine type (pymilvus's `IndexValue2NameMap`).
+pub fn index_name(engine: EngineType) -> Result<&'static str, EngineError> {
+    Ok(match engine {
+        EngineType::Flat | EngineType::BinFlat => "FLAT",
+        EngineType::IvfFlat | EngineType::BinIvfFlat => "IVFFLAT",
+        EngineType::IvfSq8 => "IVFSQ8",
+        EngineType::IvfSq8h => "IVFSQ8H",
+        EngineType::IvfPq => "IVFPQ",
+        EngineType::Rnsg => "RNSG",
+        EngineType::Hnsw => "HNSW",
+        EngineType::Annoy => "ANNOY",
+        other => return Err(EngineError::UnsupportedIndex(other)),
+    })
+}
+
+/// Client of one engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    base: String,
+    http: reqwest::Client,
+    retries: u32,
+}
+
+impl Engine {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:19121`).
+    pub fn new(base_url: &str) -> Engine {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("HTTP client builds");
+        Engine {
+            base: base_url.trim_end_matches('/').to_string(),
+            http,
+            retries: 4,
+        }
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /state`: the engine is up.
+    pub async fn health(&self) -> Result<(), EngineError> {
+        self.call(
+            "health",
+            reqwest::Method::GET,
+            "/state",
+            None,
+            Duration::from_secs(5),
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /collections/{name}/indexes`. In Milvus 1.x this call returns only when the
+    /// index is built, so it is given `timeout` and usually run in the background while the
+    /// caller watches the metadata.
+    pub async fn create_index(
+        &self,
+        collection: &str,
+        engine: EngineType,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let body = json!({ "index_type": index_name(engine)?, "params": params });
+        let path = format!("/collections/{collection}/indexes");
+        self.call(
+            "create_index",
+            reqwest::Method::POST,
+            &path,
+            Some(body),
+            timeout,
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `PUT /system/task {"flush": …}`.
+    pub async fn flush(&self, collection: &str) -> Result<(), EngineError> {
+        let body = json!({ "flush": { "collection_names": [collection] } });
+        self.call(
+            "flush",
+            reqwest::Method::PUT,
+            "/system/task",
+            Some(body),
+            Duration::from_secs(600),
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `PUT /system/task {"compact": …}`.
+    pub async fn compact(&self, collection: &str) -> Result<(), EngineError> {
+        let body = json!({ "compact": { "collection_name": collection } });
+        self.call(
+            "compact",
+            reqwest::Method::PUT,
+            "/system/task",
+            Some(body),
+            Duration::from_secs(600),
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn call(
+        &self,
+        call: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> Result<Value, EngineError> {
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .timeout(timeout);
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let result = match req.send().await {
+                Err(e) => Err(EngineError::Unreachable {
+                    url: self.base.clone(),
+                    call,
+                    reason: e.to_string(),
+                }),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+                    } else {
+                        Err(EngineError::Status {
+                            url: self.base.clone(),
+                            call,
+                            status: status.as_u16(),
+                            body: text,
+                        })
+                    }
+                }
+            };
+            match result {
+                Err(e)
+                    if idempotent
+                        && attempt < self.retries
+                        && (e.is_server_error()
+                            || matches!(e, EngineError::Unreachable { .. })) =>
+                {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "engine call failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}

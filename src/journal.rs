@@ -1,0 +1,286 @@
+//! The run journal: one row per collection, day and step in milvus-tier's own table
+//! (`milvus_tier_journal`, in the long-term metadata database).
+//!
+//! A rerun reads it to resume: finished steps are verified, not redone blindly; a step left
+//! `running` by a crash is cleaned and redone. The publish step's row is written in the same
+//! transaction as the published Milvus rows, so "rows present" and "journal says published"
+//! never disagree.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Row, Transaction};
+
+use crate::error::Result;
+use crate::meta::MetaDb;
+
+/// Steps of a day's migration, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Segment folders and rows staged into the local engine.
+    Stage,
+    /// The engine merged and indexed the day.
+    Build,
+    /// Files copied to long-term storage and rows inserted.
+    Publish,
+    /// Files and manifest backed up.
+    Backup,
+}
+
+impl Step {
+    /// Name stored in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Stage => "stage",
+            Step::Build => "build",
+            Step::Publish => "publish",
+            Step::Backup => "backup",
+        }
+    }
+}
+
+/// State of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Started, not finished (or crashed).
+    Running,
+    /// Finished.
+    Done,
+    /// Failed with an error.
+    Failed,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> State {
+        match s {
+            "done" => State::Done,
+            "failed" => State::Failed,
+            _ => State::Running,
+        }
+    }
+}
+
+/// One journal row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    /// Long-term collection.
+    pub collection: String,
+    /// Day, YYYY-MM-DD.
+    pub day: String,
+    /// Step.
+    pub step: Step,
+    /// State.
+    pub state: State,
+    /// The run that wrote it.
+    pub run_id: String,
+    /// Microseconds since the epoch.
+    pub started_at: i64,
+    /// Microseconds since the epoch.
+    pub updated_at: i64,
+    /// Microseconds since the epoch, when done or failed.
+    pub finished_at: Option<i64>,
+    /// Files handled.
+    pub files: i64,
+    /// Vectors handled.
+    pub rows: i64,
+    /// Bytes handled.
+    pub bytes: i64,
+    /// Combined BLAKE3 digest of the files (and, for publish, the rows).
+    pub checksum_digest: String,
+    /// JSON detail (error message, segment folders written, …).
+    pub detail: Option<String>,
+}
+
+/// A nullable TEXT column: MySQL reports TEXT as a BLOB type through sqlx's Any driver.
+fn text_or_blob(
+    r: &sqlx::any::AnyRow,
+    idx: usize,
+) -> std::result::Result<Option<String>, sqlx::Error> {
+    match r.try_get::<Option<String>, _>(idx) {
+        Ok(v) => Ok(v),
+        Err(_) => Ok(r
+            .try_get::<Option<Vec<u8>>, _>(idx)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())),
+    }
+}
+
+/// Now, in microseconds since the epoch (Milvus's time unit).
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Journal access on the long-term metadata database.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    db: MetaDb,
+}
+
+impl Journal {
+    /// Open the journal, creating or upgrading its tables.
+    pub async fn open(db: &MetaDb) -> Result<Journal> {
+        db.migrate_journal().await?;
+        Ok(Journal { db: db.clone() })
+    }
+
+    /// Every entry of a collection and day, in step order.
+    pub async fn entries(&self, collection: &str, day: &str) -> Result<Vec<Entry>> {
+        let rows = sqlx::query(
+            "SELECT collection, day, step, state, run_id, started_at, updated_at, finished_at, files, \
+             row_count, bytes, checksum_digest, detail FROM milvus_tier_journal WHERE collection = ? AND day = ?",
+        )
+        .bind(collection)
+        .bind(day)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(self.db.err(format!("read journal of {collection} {day}")))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let step: String = r.try_get(2).map_err(self.db.err("decode journal"))?;
+            let step = match step.as_str() {
+                "stage" => Step::Stage,
+                "build" => Step::Build,
+                "publish" => Step::Publish,
+                "backup" => Step::Backup,
+                _ => continue,
+            };
+            let state: String = r.try_get(3).map_err(self.db.err("decode journal"))?;
+            out.push(Entry {
+                collection: r.try_get(0).map_err(self.db.err("decode journal"))?,
+                day: r.try_get(1).map_err(self.db.err("decode journal"))?,
+                step,
+                state: State::parse(&state),
+                run_id: r.try_get(4).map_err(self.db.err("decode journal"))?,
+                started_at: r.try_get(5).map_err(self.db.err("decode journal"))?,
+                updated_at: r.try_get(6).map_err(self.db.err("decode journal"))?,
+                finished_at: r.try_get(7).map_err(self.db.err("decode journal"))?,
+                files: r.try_get(8).map_err(self.db.err("decode journal"))?,
+                rows: r.try_get(9).map_err(self.db.err("decode journal"))?,
+                bytes: r.try_get(10).map_err(self.db.err("decode journal"))?,
+                checksum_digest: r.try_get(11).map_err(self.db.err("decode journal"))?,
+                detail: text_or_blob(&r, 12).map_err(self.db.err("decode journal"))?,
+            });
+        }
+        out.sort_by_key(|e| e.step);
+        Ok(out)
+    }
+
+    /// The entry of one step, if any.
+    pub async fn get(&self, collection: &str, day: &str, step: Step) -> Result<Option<Entry>> {
+        Ok(self
+            .entries(collection, day)
+            .await?
+            .into_iter()
+            .find(|e| e.step == step))
+    }
+
+    /// Write (insert or overwrite) an entry.
+    pub async fn put(&self, e: &Entry) -> Result<()> {
+        let mut tx = self
+            .db
+            .pool()
+            .begin()
+            .await
+            .map_err(self.db.err("begin journal write"))?;
+        self.put_in(&mut tx, e).await?;
+        tx.commit()
+            .await
+            .map_err(self.db.err("commit journal write"))
+    }
+
+    /// Write an entry inside a caller's transaction (delete + insert: portable upsert).
+    pub async fn put_in(&self, tx: &mut Transaction<'static, Any>, e: &Entry) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM milvus_tier_journal WHERE collection = ? AND day = ? AND step = ?",
+        )
+        .bind(&e.collection)
+        .bind(&e.day)
+        .bind(e.step.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(self.db.err("write journal"))?;
+        sqlx::query(
+            "INSERT INTO milvus_tier_journal (collection, day, step, state, run_id, started_at, updated_at, \
+             finished_at, files, row_count, bytes, checksum_digest, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.collection)
+        .bind(&e.day)
+        .bind(e.step.as_str())
+        .bind(e.state.as_str())
+        .bind(&e.run_id)
+        .bind(e.started_at)
+        .bind(e.updated_at)
+        .bind(e.finished_at)
+        .bind(e.files)
+        .bind(e.rows)
+        .bind(e.bytes)
+        .bind(&e.checksum_digest)
+        .bind(&e.detail)
+        .execute(&mut **tx)
+        .await
+        .map_err(self.db.err("write journal"))?;
+        Ok(())
+    }
+
+    /// Remove every entry of a collection and day from `step` on (a redo from there).
+    pub async fn reset_from(&self, collection: &str, day: &str, step: Step) -> Result<()> {
+        for s in [Step::Stage, Step::Build, Step::Publish, Step::Backup]
+            .into_iter()
+            .filter(|s| *s >= step)
+        {
+            sqlx::query(
+                "DELETE FROM milvus_tier_journal WHERE collection = ? AND day = ? AND step = ?",
+            )
+            .bind(collection)
+            .bind(day)
+            .bind(s.as_str())
+            .execute(self.db.pool())
+            .await
+            .map_err(self.db.err("reset journal"))?;
+        }
+        Ok(())
+    }
+}
+
+/// What the publish step records in its journal `detail`: enough to verify the day later
+/// and to clean up after a crash.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PublishDetail {
+    /// Digest of the published Tables and TableFiles rows ([`crate::meta::rows_digest`]).
+    pub rows_digest: String,
+    /// Segment folders written to long-term storage, as `table_id/segment_id`.
+    pub segments: Vec<String>,
+    /// Every published file with size and BLAKE3.
+    pub files: Vec<crate::segments::FileDigest>,
+}
+
+impl Entry {
+    fn publish_detail(&self) -> Option<PublishDetail> {
+        self.detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+    }
+
+    /// The rows digest recorded by a publish entry.
+    pub fn detail_rows_digest(&self) -> Option<String> {
+        self.publish_detail().map(|d| d.rows_digest)
+    }
+
+    /// The files recorded by a publish entry.
+    pub fn detail_files(&self) -> Vec<crate::segments::FileDigest> {
+        self.publish_detail().map(|d| d.files).unwrap_or_default()
+    }
+
+    /// The segment folders recorded by a publish entry.
+    pub fn detail_segments(&self) -> Vec<String> {
+        self.publish_detail()
+            .map(|d| d.segments)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,436 @@
+//! `migrate`: move one day from short-term to long-term. plan → stage → build → publish
+//! (→ backup, a later step). Each step is its own module; typed values flow between them.
+//!
+//! Safe to rerun at any point: one run per collection and day holds a lease; a day already
+//! published is a verified no-op; a crash anywhere leaves long-term either without the
+//! day's rows or with all of them (the rows and the journal commit together).
+
+pub mod build;
+pub mod plan;
+pub mod publish;
+pub mod stage;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::{Config, Tier};
+use crate::day::Day;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::failpoint::failpoint;
+use crate::journal::{Entry, Journal, State, Step, now_micros};
+use crate::lock::Lease;
+use crate::meta::{ConnectOptions, MetaDb};
+use plan::{DayPlan, LongTermState, PlanInput};
+
+/// How a day ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Migrated now.
+    Migrated,
+    /// Already in long-term exactly; nothing done.
+    AlreadyDone,
+    /// Dry run: planned only.
+    Planned,
+    /// Failed.
+    Failed,
+}
+
+/// One step's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Step name.
+    pub step: &'static str,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Files handled.
+    pub files: usize,
+    /// Vectors handled.
+    pub rows: i64,
+    /// Bytes handled.
+    pub bytes: u64,
+    /// Combined checksum of the files.
+    pub digest: String,
+    /// What happened (`done`, `verified`, `skipped`).
+    pub outcome: &'static str,
+}
+
+/// The report of one day.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayReport {
+    /// The day.
+    pub day: Day,
+    /// Long-term collection.
+    pub collection: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The plan (None if planning failed).
+    pub plan: Option<DayPlan>,
+    /// Steps run.
+    pub steps: Vec<StepReport>,
+    /// Error message, if failed.
+    pub error: Option<String>,
+    /// Exit code this day maps to.
+    pub exit_code: i32,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateOptions {
+    /// Plan only; write nothing anywhere.
+    pub dry_run: bool,
+}
+
+/// Connections and paths of one run.
+struct Ctx {
+    short: MetaDb,
+    long: MetaDb,
+    local: Option<MetaDb>,
+    short_storage: PathBuf,
+    long_storage: PathBuf,
+    local_storage: PathBuf,
+    short_collection: String,
+    long_collection: String,
+}
+
+/// Migrate one day; errors are turned into a failed report (with its exit code).
+pub async fn migrate_day(config: &Config, day: Day, opts: &MigrateOptions) -> DayReport {
+    let collection = config.long_term.collection.clone();
+    let mut steps = Vec::new();
+    let mut planned = None;
+    match run(config, day, opts, &mut steps, &mut planned).await {
+        Ok(outcome) => DayReport {
+            day,
+            collection,
+            outcome,
+            plan: planned,
+            steps,
+            error: None,
+            exit_code: 0,
+        },
+        Err(e) => DayReport {
+            day,
+            collection,
+            outcome: Outcome::Failed,
+            plan: planned,
+            steps,
+            error: Some(e.to_string()),
+            exit_code: e.exit_code(),
+        },
+    }
+}
+
+async fn connect(config: &Config, tier: Tier) -> Result<(MetaDb, PathBuf, String)> {
+    let t = config.tier(tier)?;
+    let opts = ConnectOptions {
+        timeout: config.connect_timeout(),
+        max_connections: 4,
+    };
+    Ok((
+        MetaDb::connect_with(&t.meta_url, &opts).await?,
+        t.storage_path,
+        t.collection,
+    ))
+}
+
+async fn run(
+    config: &Config,
+    day: Day,
+    opts: &MigrateOptions,
+    steps: &mut Vec<StepReport>,
+    planned: &mut Option<DayPlan>,
+) -> Result<Outcome> {
+    let (short, short_storage, short_collection) = connect(config, Tier::ShortTerm).await?;
+    let (long, long_storage, long_collection) = connect(config, Tier::LongTerm).await?;
+    let tag = config.tier(Tier::ShortTerm)?.tag_format.tag(day);
+    let mut cx = Ctx {
+        short,
+        long,
+        local: None,
+        short_storage,
+        long_storage,
+        local_storage: config.engine.storage_path.clone(),
+        short_collection,
+        long_collection,
+    };
+    if opts.dry_run {
+        let p = plan::plan(day, &plan_input(&cx, tag, None)).await?;
+        *planned = Some(p);
+        return Ok(Outcome::Planned);
+    }
+
+    let journal = Journal::open(&cx.long).await?;
+    let holder = format!("{}:{}:{}", hostname(), std::process::id(), run_id());
+    let lock_name = format!("migrate/{}/{day}", cx.long_collection);
+    let lease = Lease::acquire(&cx.long, &lock_name, &holder, Duration::from_secs(120)).await??;
+    let result = run_locked(
+        config, day, &mut cx, &journal, &lease, &holder, tag, steps, planned,
+    )
+    .await;
+    if let Err(e) = &result {
+        // Best effort: the error itself is what the caller must see.
+        if let Err(je) = record_failure(&journal, &cx.long_collection, day, &holder, e).await {
+            tracing::warn!(error = %je, "could not record the failure in the journal");
+        }
+    }
+    lease.release().await?;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_locked(
+    config: &Config,
+    day: Day,
+    cx: &mut Ctx,
+    journal: &Journal,
+    lease: &Lease,
+    run_id: &str,
+    tag: String,
+    steps: &mut Vec<StepReport>,
+    planned: &mut Option<DayPlan>,
+) -> Result<Outcome> {
+    let t = Instant::now();
+    let p = plan::plan(day, &plan_input(cx, tag, Some(journal))).await?;
+    *planned = Some(p.clone());
+    steps.push(StepReport {
+        step: "plan",
+        seconds: t.elapsed().as_secs_f64(),
+        files: p.input_files.len(),
+        rows: p.rows,
+        bytes: p.stage_bytes,
+        digest: String::new(),
+        outcome: "done",
+    });
+    if let LongTermState::Done { files_digest, .. } = &p.long_term {
+        steps.push(StepReport {
+            step: "publish",
+            seconds: 0.0,
+            files: 0,
+            rows: p.rows,
+            bytes: 0,
+            digest: files_digest.clone(),
+            outcome: "verified",
+        });
+        return Ok(Outcome::AlreadyDone);
+    }
+    failpoint("plan.done");
+
+    let local_target = config.tier(Tier::Local)?;
+    let local = MetaDb::connect_with(
+        &local_target.meta_url,
+        &ConnectOptions {
+            timeout: config.connect_timeout(),
+            max_connections: 4,
+        },
+    )
+    .await?;
+    local.check_schema().await?;
+    cx.local = Some(local.clone());
+    let day_s = day.to_string();
+    let bandwidth = (config.limits.bandwidth_mb_per_s > 0)
+        .then(|| config.limits.bandwidth_mb_per_s * 1_000_000);
+
+    // stage
+    let t = Instant::now();
+    mark(
+        journal,
+        &cx.long_collection,
+        &day_s,
+        Step::Stage,
+        State::Running,
+        run_id,
+        None,
+    )
+    .await?;
+    let staged = stage::stage(
+        &p,
+        &cx.short_storage,
+        &local,
+        &cx.local_storage,
+        config.limits.copy_concurrency,
+        bandwidth,
+    )
+    .await?;
+    mark(
+        journal,
+        &cx.long_collection,
+        &day_s,
+        Step::Stage,
+        State::Done,
+        run_id,
+        Some((staged.files.len(), p.rows, staged.bytes, &staged.digest)),
+    )
+    .await?;
+    steps.push(StepReport {
+        step: "stage",
+        seconds: t.elapsed().as_secs_f64(),
+        files: staged.files.len(),
+        rows: p.rows,
+        bytes: staged.bytes,
+        digest: staged.digest.clone(),
+        outcome: "done",
+    });
+
+    // build
+    let t = Instant::now();
+    mark(
+        journal,
+        &cx.long_collection,
+        &day_s,
+        Step::Build,
+        State::Running,
+        run_id,
+        None,
+    )
+    .await?;
+    let engine = Engine::new(&config.engine.http_url);
+    let limits = build::BuildLimits {
+        merge: Duration::from_secs(config.limits.merge_timeout_secs),
+        index: Duration::from_secs(config.limits.index_timeout_secs),
+        no_progress: Duration::from_secs(config.limits.no_progress_timeout_secs),
+        threshold: config.engine.build_index_threshold,
+    };
+    let built = build::build(&p, &local, &engine, limits).await?;
+    let built_bytes: i64 = built.files.iter().map(|f| f.file_size).sum();
+    mark(
+        journal,
+        &cx.long_collection,
+        &day_s,
+        Step::Build,
+        State::Done,
+        run_id,
+        Some((built.files.len(), p.rows, built_bytes as u64, "")),
+    )
+    .await?;
+    steps.push(StepReport {
+        step: "build",
+        seconds: t.elapsed().as_secs_f64(),
+        files: built.files.len(),
+        rows: p.rows,
+        bytes: built_bytes as u64,
+        digest: String::new(),
+        outcome: "done",
+    });
+
+    // publish
+    let t = Instant::now();
+    let tables = p.target_tables();
+    let published = publish::publish(&publish::PublishInput {
+        collection: &cx.long_collection,
+        day: &day_s,
+        tables: &tables,
+        files: &built.files,
+        source_storage: &cx.local_storage,
+        long_storage: &cx.long_storage,
+        long: &cx.long,
+        journal,
+        lease,
+        run_id,
+        concurrency: config.limits.copy_concurrency,
+        bandwidth,
+    })
+    .await?;
+    steps.push(StepReport {
+        step: "publish",
+        seconds: t.elapsed().as_secs_f64(),
+        files: published.files.len(),
+        rows: p.rows,
+        bytes: published.bytes_copied + published.bytes_verified,
+        digest: published.digest.clone(),
+        outcome: "done",
+    });
+    failpoint("migrate.done");
+    Ok(Outcome::Migrated)
+}
+
+fn plan_input<'a>(cx: &'a Ctx, tag: String, journal: Option<&'a Journal>) -> PlanInput<'a> {
+    PlanInput {
+        short: &cx.short,
+        short_storage: &cx.short_storage,
+        short_collection: &cx.short_collection,
+        tag,
+        long: &cx.long,
+        long_storage: &cx.long_storage,
+        long_collection: &cx.long_collection,
+        journal,
+    }
+}
+
+async fn mark(
+    journal: &Journal,
+    collection: &str,
+    day: &str,
+    step: Step,
+    state: State,
+    run_id: &str,
+    figures: Option<(usize, i64, u64, &str)>,
+) -> Result<()> {
+    let now = now_micros();
+    let started = match journal.get(collection, day, step).await? {
+        Some(e) if e.run_id == run_id => e.started_at,
+        _ => now,
+    };
+    let (files, rows, bytes, digest) = figures.unwrap_or((0, 0, 0, ""));
+    journal
+        .put(&Entry {
+            collection: collection.to_string(),
+            day: day.to_string(),
+            step,
+            state,
+            run_id: run_id.to_string(),
+            started_at: started,
+            updated_at: now,
+            finished_at: (state != State::Running).then_some(now),
+            files: files as i64,
+            rows,
+            bytes: bytes as i64,
+            checksum_digest: digest.to_string(),
+            detail: None,
+        })
+        .await
+}
+
+async fn record_failure(
+    journal: &Journal,
+    collection: &str,
+    day: Day,
+    run_id: &str,
+    e: &Error,
+) -> Result<()> {
+    for mut entry in journal.entries(collection, &day.to_string()).await? {
+        if entry.run_id != run_id || entry.state != State::Running {
+            continue;
+        }
+        entry.state = State::Failed;
+        entry.finished_at = Some(now_micros());
+        entry.updated_at = now_micros();
+        let mut detail: serde_json::Value = entry
+            .detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or(serde_json::json!({}));
+        detail["error"] = serde_json::Value::String(e.to_string());
+        entry.detail = Some(detail.to_string());
+        journal.put(&entry).await?;
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn run_id() -> String {
+    format!("{:x}", now_micros())
+}

@@ -1,0 +1,410 @@
+//! Step 1, plan: read one day from short-term, check its segment folders, read the
+//! long-term collection, and find out what long-term already holds. Reads only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::day::Day;
+use crate::error::{Error, Result};
+use crate::journal::{Journal, State, Step};
+use crate::meta::{FileRow, FileType, MetaDb, TableRow, TableState, rows_digest};
+
+/// Input file types: what the local engine needs to rebuild the day.
+pub const INPUT_TYPES: &[FileType] = &[FileType::Raw, FileType::ToIndex, FileType::Backup];
+/// Types that mean the short-term engine is still writing the day.
+pub const IN_FLIGHT_TYPES: &[FileType] = &[FileType::New, FileType::NewMerge, FileType::NewIndex];
+/// Bytes of the size header at the start of `.rv` and `.uid` files.
+pub const HEADER_BYTES: u64 = 8;
+/// Names in a segment folder that belong to the segment, not to one file row.
+pub const SEGMENT_SIDE_FILES: &[&str] = &["deleted_docs", "bloom_filter"];
+
+/// One partition of the day, as read and as it will be written.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionPlan {
+    /// The short-term row.
+    pub source: TableRow,
+    /// The row long-term will hold (owner, index_file_size, engine and params rewritten).
+    pub target: TableRow,
+    /// Input files of the partition.
+    pub files: usize,
+    /// Vectors in them.
+    pub rows: i64,
+    /// Bytes in them (the rows' file_size).
+    pub bytes: i64,
+}
+
+/// What long-term already holds for the day.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum LongTermState {
+    /// Nothing: the normal case.
+    Empty,
+    /// Exactly this day's published result (journal and rows agree): nothing to do.
+    Done {
+        /// Digest of the published rows.
+        rows_digest: String,
+        /// Digest of the published files.
+        files_digest: String,
+    },
+}
+
+/// The plan of one day: a value that can be printed (text, JSON) and drives the steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayPlan {
+    /// The day.
+    pub day: Day,
+    /// The partition tag of the day.
+    pub tag: String,
+    /// Short-term collection row.
+    pub short_collection: TableRow,
+    /// Long-term collection row.
+    pub long_collection: TableRow,
+    /// Partitions of the day.
+    pub partitions: Vec<PartitionPlan>,
+    /// Input file rows (RAW, TO_INDEX, BACKUP), ordered by table, segment, file.
+    pub input_files: Vec<FileRow>,
+    /// Rows of the day not used (INDEX rebuilt anyway, TO_DELETE leftovers), by type name.
+    pub skipped: BTreeMap<String, usize>,
+    /// Total vectors in the input files.
+    pub rows: i64,
+    /// Total bytes of the input files (rows' file_size).
+    pub bytes: i64,
+    /// Bytes on disk to stage (raw files with headers).
+    pub stage_bytes: u64,
+    /// What long-term holds.
+    pub long_term: LongTermState,
+}
+
+impl DayPlan {
+    /// Partition table_ids.
+    pub fn partition_ids(&self) -> Vec<String> {
+        self.partitions
+            .iter()
+            .map(|p| p.source.table_id.clone())
+            .collect()
+    }
+
+    /// Target Tables rows (long-term form).
+    pub fn target_tables(&self) -> Vec<TableRow> {
+        self.partitions.iter().map(|p| p.target.clone()).collect()
+    }
+}
+
+/// Everything plan needs.
+pub struct PlanInput<'a> {
+    /// Short-term metadata.
+    pub short: &'a MetaDb,
+    /// Short-term storage path.
+    pub short_storage: &'a Path,
+    /// Short-term collection name.
+    pub short_collection: &'a str,
+    /// Tag of the day in short-term.
+    pub tag: String,
+    /// Long-term metadata.
+    pub long: &'a MetaDb,
+    /// Long-term storage path.
+    pub long_storage: &'a Path,
+    /// Long-term collection name.
+    pub long_collection: &'a str,
+    /// The journal (long-term DB); None in dry runs where its tables may not exist yet.
+    pub journal: Option<&'a Journal>,
+}
+
+/// Build the plan of `day`.
+pub async fn plan(day: Day, input: &PlanInput<'_>) -> Result<DayPlan> {
+    input.short.check_schema().await?;
+    input.long.check_schema().await?;
+    let short_coll = live_collection(input.short, input.short_collection, "short-term").await?;
+    let long_coll = live_collection(input.long, input.long_collection, "long-term").await?;
+    if short_coll.dimension != long_coll.dimension
+        || short_coll.metric_type != long_coll.metric_type
+    {
+        return Err(Error::BadInput(format!(
+            "collection mismatch: short-term `{}` has dimension {} metric {}, long-term `{}` has dimension {} metric {}",
+            short_coll.table_id,
+            short_coll.dimension,
+            short_coll.metric_type,
+            long_coll.table_id,
+            long_coll.dimension,
+            long_coll.metric_type
+        )));
+    }
+
+    let parts: Vec<TableRow> = input
+        .short
+        .partitions_tagged(&short_coll.table_id, &input.tag)
+        .await?
+        .into_iter()
+        .filter(|p| p.state == TableState::Normal)
+        .collect();
+    if parts.is_empty() {
+        return Err(Error::NoPartition {
+            collection: short_coll.table_id.clone(),
+            tag: input.tag.clone(),
+            day: day.to_string(),
+            tier: "short-term".into(),
+        });
+    }
+    let ids: Vec<String> = parts.iter().map(|p| p.table_id.clone()).collect();
+    let all = input.short.files(&ids, &[]).await?;
+    if let Some(f) = all.iter().find(|f| IN_FLIGHT_TYPES.contains(&f.file_type)) {
+        return Err(Error::BadInput(format!(
+            "short-term TableFiles row id {} (partition {}, file {}) is {}: the short-term engine is still writing day {day}; retry when it has finished",
+            f.id, f.table_id, f.file_id, f.file_type
+        )));
+    }
+    let mut skipped = BTreeMap::new();
+    for f in all.iter().filter(|f| !INPUT_TYPES.contains(&f.file_type)) {
+        *skipped.entry(f.file_type.label().to_string()).or_insert(0) += 1;
+    }
+    let input_files: Vec<FileRow> = all
+        .iter()
+        .filter(|f| INPUT_TYPES.contains(&f.file_type))
+        .cloned()
+        .collect();
+
+    let mut partitions = Vec::new();
+    for p in &parts {
+        let files: Vec<&FileRow> = input_files
+            .iter()
+            .filter(|f| f.table_id == p.table_id)
+            .collect();
+        if files.is_empty() {
+            return Err(Error::BadInput(format!(
+                "partition {} (tag {}) of `{}` has no RAW, TO_INDEX or BACKUP files for day {day}",
+                p.table_id, p.partition_tag, short_coll.table_id
+            )));
+        }
+        partitions.push(PartitionPlan {
+            source: p.clone(),
+            target: target_partition(p, &long_coll),
+            files: files.len(),
+            rows: files.iter().map(|f| f.row_count).sum(),
+            bytes: files.iter().map(|f| f.file_size).sum(),
+        });
+    }
+    let stage_bytes = check_segments(input.short_storage, &all, &input_files)?;
+    let long_term = long_term_state(day, input, &ids, &partitions).await?;
+    Ok(DayPlan {
+        day,
+        tag: input.tag.clone(),
+        rows: input_files.iter().map(|f| f.row_count).sum(),
+        bytes: input_files.iter().map(|f| f.file_size).sum(),
+        stage_bytes,
+        short_collection: short_coll,
+        long_collection: long_coll,
+        partitions,
+        input_files,
+        skipped,
+        long_term,
+    })
+}
+
+async fn live_collection(db: &MetaDb, name: &str, tier: &str) -> Result<TableRow> {
+    match db.collection(name).await? {
+        Some(c) if c.state == TableState::Normal => Ok(c),
+        _ => Err(Error::CollectionNotFound {
+            collection: name.to_string(),
+            tier: tier.to_string(),
+        }),
+    }
+}
+
+/// The long-term form of a short-term partition row: owner, index_file_size, engine type
+/// and index params of the long-term collection; everything else verbatim.
+pub fn target_partition(p: &TableRow, long: &TableRow) -> TableRow {
+    TableRow {
+        id: 0,
+        state: TableState::Normal,
+        owner_table: long.table_id.clone(),
+        index_file_size: long.index_file_size,
+        engine_type: long.engine_type,
+        index_params: long.index_params.clone(),
+        ..p.clone()
+    }
+}
+
+/// Names a raw file row owns in its segment folder.
+pub fn raw_names(f: &FileRow) -> [String; 2] {
+    [format!("{}.rv", f.file_id), format!("{}.uid", f.file_id)]
+}
+
+/// Check each input segment folder holds the raw files the rows imply, with matching
+/// sizes, and nothing unknown. Returns the bytes to stage.
+fn check_segments(root: &Path, all: &[FileRow], input: &[FileRow]) -> Result<u64> {
+    let mut by_segment: BTreeMap<(&str, &str), Vec<&FileRow>> = BTreeMap::new();
+    for f in input {
+        by_segment
+            .entry((&f.table_id, &f.segment_id))
+            .or_default()
+            .push(f);
+    }
+    let mut total = 0u64;
+    for ((table, seg), rows) in by_segment {
+        let dir = root.join("db").join("tables").join(table).join(seg);
+        let listing = list_dir(&dir).map_err(|e| {
+            Error::BadInput(format!(
+                "segment folder {} for TableFiles row {}/{} is missing or unreadable: {e}",
+                dir.display(),
+                table,
+                rows[0].file_id
+            ))
+        })?;
+        let mut known: BTreeSet<String> =
+            SEGMENT_SIDE_FILES.iter().map(|s| s.to_string()).collect();
+        for f in all
+            .iter()
+            .filter(|f| f.table_id == table && f.segment_id == seg)
+        {
+            known.insert(f.file_id.clone());
+            known.extend(raw_names(f));
+        }
+        if let Some((extra, _)) = listing.iter().find(|(n, _)| !known.contains(n)) {
+            return Err(Error::BadInput(format!(
+                "segment folder {} holds {extra}, which no TableFiles row of segment {seg} accounts for",
+                dir.display()
+            )));
+        }
+        for f in rows {
+            let [rv, uid] = raw_names(f);
+            let size = |name: &str| listing.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+            let (Some(rv_size), Some(uid_size)) = (size(&rv), size(&uid)) else {
+                return Err(Error::BadInput(format!(
+                    "segment folder {} lacks {rv} or {uid} of TableFiles row {}/{} ({} rows)",
+                    dir.display(),
+                    table,
+                    f.file_id,
+                    f.row_count
+                )));
+            };
+            let want_uid = HEADER_BYTES + f.row_count as u64 * 8;
+            let data =
+                (rv_size.saturating_sub(HEADER_BYTES)) + (uid_size.saturating_sub(HEADER_BYTES));
+            if uid_size != want_uid || data != f.file_size as u64 {
+                return Err(Error::BadInput(format!(
+                    "file {} or {} in {} does not match TableFiles row {}/{}: row says {} rows, {} bytes; files hold {} + {} bytes (with {}-byte headers)",
+                    rv,
+                    uid,
+                    dir.display(),
+                    table,
+                    f.file_id,
+                    f.row_count,
+                    f.file_size,
+                    rv_size,
+                    uid_size,
+                    HEADER_BYTES
+                )));
+            }
+            total += rv_size + uid_size;
+        }
+        for side in SEGMENT_SIDE_FILES {
+            if let Some((_, s)) = listing.iter().find(|(n, _)| n == side) {
+                total += s;
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn list_dir(dir: &Path) -> std::io::Result<Vec<(String, u64)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        out.push((
+            e.file_name().to_string_lossy().into_owned(),
+            e.metadata()?.len(),
+        ));
+    }
+    out.sort();
+    Ok(out)
+}
+
+async fn long_term_state(
+    day: Day,
+    input: &PlanInput<'_>,
+    ids: &[String],
+    partitions: &[PartitionPlan],
+) -> Result<LongTermState> {
+    let tables = input.long.tables_by_id(ids).await?;
+    let files = input.long.files(ids, &[]).await?;
+    let publish = match input.journal {
+        Some(j) => {
+            j.get(input.long_collection, &day.to_string(), Step::Publish)
+                .await?
+        }
+        None => None,
+    };
+    if tables.is_empty() && files.is_empty() {
+        if let Some(p) = publish.filter(|p| p.state == State::Done) {
+            return Err(Error::Conflict(format!(
+                "journal says day {day} of `{}` was published by run {} but long-term holds none of its rows; restore it from the backup or clear the journal",
+                input.long_collection, p.run_id
+            )));
+        }
+        return Ok(LongTermState::Empty);
+    }
+    let digest = rows_digest(&tables, &files);
+    if let Some(p) = publish.filter(|p| p.state == State::Done) {
+        let want_tables: Vec<TableRow> = partitions.iter().map(|p| p.target.clone()).collect();
+        let tables_match = tables.len() == want_tables.len()
+            && want_tables
+                .iter()
+                .all(|w| tables.iter().any(|t| t.same_content(w)));
+        if p.detail_rows_digest() == Some(digest.clone()) && tables_match {
+            check_published_files(input.long_storage, &p)?;
+            return Ok(LongTermState::Done {
+                rows_digest: digest,
+                files_digest: p.checksum_digest.clone(),
+            });
+        }
+    }
+    let mut names: Vec<String> = tables
+        .iter()
+        .map(|t| format!("Tables row {}", t.table_id))
+        .collect();
+    names.extend(
+        files
+            .iter()
+            .take(5)
+            .map(|f| format!("TableFiles row {}/{}", f.table_id, f.file_id)),
+    );
+    if files.len() > 5 {
+        names.push(format!("… {} more TableFiles rows", files.len() - 5));
+    }
+    Err(Error::Conflict(format!(
+        "long-term already holds rows for day {day} that are not this day's recorded result: {}; refusing to touch them",
+        names.join(", ")
+    )))
+}
+
+/// The published files the journal lists still exist on long-term storage with their sizes.
+fn check_published_files(root: &Path, entry: &crate::journal::Entry) -> Result<()> {
+    for f in entry.detail_files() {
+        let path = root
+            .join("db")
+            .join("tables")
+            .join(&f.table_id)
+            .join(&f.segment_id)
+            .join(&f.name);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == f.size => {}
+            Ok(m) => {
+                return Err(Error::Conflict(format!(
+                    "published file {} has {} bytes, the journal recorded {}",
+                    path.display(),
+                    m.len(),
+                    f.size
+                )));
+            }
+            Err(e) => {
+                return Err(Error::Conflict(format!(
+                    "published file {} is missing: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Step 4, publish: copy the engine's result folders to long-term storage (temporary name,
+//! fsync, rename; existing identical folders are verified and kept), then insert the rows into
+//! long-term metadata together with the journal's `publish done` entry in one transaction.
+//!
+//! Before copying, the journal records which folders this run will write, so a rerun after a
+//! crash removes folders no committed row references. The same code publishes a restored
+//! backup.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::plan::{SEGMENT_SIDE_FILES, raw_names};
+use super::stage::segments_of;
+use crate::error::{Error, Result};
+use crate::failpoint::failpoint;
+use crate::journal::{Entry, Journal, PublishDetail, State, Step, now_micros};
+use crate::lock::Lease;
+use crate::meta::{FileRow, FileType, MetaDb, TableRow, WriteMode, rows_digest};
+use crate::segments::{self, CopyOptions, Existing, FileDigest};
+
+/// What publish did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    /// Files published, with BLAKE3.
+    pub files: Vec<FileDigest>,
+    /// Combined digest of `files`.
+    pub digest: String,
+    /// Digest of the rows inserted.
+    pub rows_digest: String,
+    /// Bytes copied (0 for folders already present and verified).
+    pub bytes_copied: u64,
+    /// Bytes already present and verified.
+    pub bytes_verified: u64,
+    /// Rows inserted (Tables + TableFiles).
+    pub rows_inserted: usize,
+}
+
+/// Everything publish needs.
+pub struct PublishInput<'a> {
+    /// Long-term collection name.
+    pub collection: &'a str,
+    /// The day, YYYY-MM-DD.
+    pub day: &'a str,
+    /// Partition rows to insert (long-term form).
+    pub tables: &'a [TableRow],
+    /// File rows to insert.
+    pub files: &'a [FileRow],
+    /// Where the files are now (engine storage, or a restored backup's staging folder).
+    pub source_storage: &'a Path,
+    /// Long-term storage path.
+    pub long_storage: &'a Path,
+    /// Long-term metadata.
+    pub long: &'a MetaDb,
+    /// The journal.
+    pub journal: &'a Journal,
+    /// This run's lease (checked before the commit).
+    pub lease: &'a Lease,
+    /// This run's id.
+    pub run_id: &'a str,
+    /// Files copied at once.
+    pub concurrency: usize,
+    /// Bandwidth cap, bytes/s.
+    pub bandwidth: Option<u64>,
+}
+
+/// Names the result rows own in their segment folders.
+pub fn result_filter(files: &[FileRow]) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
+    let mut names: BTreeSet<String> = SEGMENT_SIDE_FILES.iter().map(|s| s.to_string()).collect();
+    for f in files {
+        match f.file_type {
+            FileType::Index => {
+                names.insert(f.file_id.clone());
+            }
+            _ => names.extend(raw_names(f)),
+        }
+    }
+    Arc::new(move |n: &str| names.contains(n))
+}
+
+/// Publish one day.
+pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
+    let segs = segments_of(input.files);
+    let seg_names: Vec<String> = segs
+        .iter()
+        .map(|s| format!("{}/{}", s.table_id, s.segment_id))
+        .collect();
+    let digest_rows = rows_digest(input.tables, input.files);
+    clean_crashed_publish(input, &seg_names).await?;
+
+    let started = now_micros();
+    let mut entry = Entry {
+        collection: input.collection.to_string(),
+        day: input.day.to_string(),
+        step: Step::Publish,
+        state: State::Running,
+        run_id: input.run_id.to_string(),
+        started_at: started,
+        updated_at: started,
+        finished_at: None,
+        files: 0,
+        rows: 0,
+        bytes: 0,
+        checksum_digest: String::new(),
+        detail: Some(detail(&digest_rows, &seg_names, &[])),
+    };
+    input.journal.put(&entry).await?;
+    failpoint("publish.before_copy");
+
+    let opts = CopyOptions {
+        concurrency: input.concurrency,
+        bandwidth_bytes_per_s: input.bandwidth,
+        include: Some(result_filter(input.files)),
+        existing: Existing::Verify,
+        fsync: true,
+    };
+    let copied =
+        segments::copy_segments(input.source_storage, input.long_storage, &segs, &opts).await?;
+    failpoint("publish.after_copy");
+    let files_digest = segments::combined_digest(&copied.files);
+
+    input.lease.check().await?;
+    let db = input.long;
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db.err("begin publish transaction"))?;
+    let report = db
+        .write_rows_in(
+            &mut tx,
+            input.tables,
+            input.files,
+            WriteMode::InsertIfAbsent,
+        )
+        .await?;
+    if !report.committed {
+        tx.rollback().await.map_err(db.err("roll back publish"))?;
+        return Err(Error::Conflict(format!(
+            "long-term rows changed while day {} was being published: {}",
+            input.day,
+            report.conflicts().join(", ")
+        )));
+    }
+    let now = now_micros();
+    entry.state = State::Done;
+    entry.updated_at = now;
+    entry.finished_at = Some(now);
+    entry.files = input.files.len() as i64;
+    entry.rows = input
+        .files
+        .iter()
+        .filter(|f| f.file_type != FileType::Backup)
+        .map(|f| f.row_count)
+        .sum();
+    entry.bytes = copied.files.iter().map(|f| f.size as i64).sum();
+    entry.checksum_digest = files_digest.clone();
+    entry.detail = Some(detail(&digest_rows, &seg_names, &copied.files));
+    input.journal.put_in(&mut tx, &entry).await?;
+    failpoint("publish.before_commit");
+    tx.commit()
+        .await
+        .map_err(db.err("commit publish transaction"))?;
+    failpoint("publish.after_commit");
+    let (inserted, ..) = report.counts();
+    Ok(PublishReport {
+        files: copied.files,
+        digest: files_digest,
+        rows_digest: digest_rows,
+        bytes_copied: copied.bytes_copied,
+        bytes_verified: copied.bytes_skipped,
+        rows_inserted: inserted,
+    })
+}
+
+fn detail(rows_digest: &str, segments: &[String], files: &[FileDigest]) -> String {
+    serde_json::to_string(&PublishDetail {
+        rows_digest: rows_digest.to_string(),
+        segments: segments.to_vec(),
+        files: files.to_vec(),
+    })
+    .expect("detail serializes")
+}
+
+/// A crashed publish of this day may have left folders that no committed row references
+/// (its build produced other file ids than this run's): remove them.
+async fn clean_crashed_publish(input: &PublishInput<'_>, ours: &[String]) -> Result<()> {
+    let Some(prev) = input
+        .journal
+        .get(input.collection, input.day, Step::Publish)
+        .await?
+    else {
+        return Ok(());
+    };
+    if prev.state == State::Done {
+        return Ok(());
+    }
+    let referenced: BTreeSet<String> = {
+        let mut ids: Vec<String> = prev
+            .detail_segments()
+            .iter()
+            .filter_map(|s| s.split('/').next().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        input
+            .long
+            .files(&ids, &[])
+            .await?
+            .iter()
+            .map(|f| format!("{}/{}", f.table_id, f.segment_id))
+            .collect()
+    };
+    for seg in prev.detail_segments() {
+        if ours.contains(&seg) || referenced.contains(&seg) {
+            continue;
+        }
+        let dir = input.long_storage.join("db").join("tables").join(&seg);
+        if dir.exists() {
+            tracing::warn!(folder = %dir.display(), "removing a segment folder left by an interrupted publish");
+            tokio::fs::remove_dir_all(&dir)
+                .await
+                .map_err(|e| Error::io("remove", &dir, e))?;
+        }
+    }
+    Ok(())
+}

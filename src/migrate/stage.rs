@@ -1,0 +1,148 @@
+//! Step 2, stage: copy the day's raw segment files from short-term storage into the local
+//! engine's storage (checksummed while copying), then insert the rewritten rows into the
+//! local engine's metadata in one transaction. Short-term is only read.
+//!
+//! Short-term index files are not copied: the engine rebuilds the index from the raw
+//! vectors (`.rv`/`.uid`) of RAW, TO_INDEX and BACKUP files (see docs/migrate.md).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::plan::{DayPlan, SEGMENT_SIDE_FILES, raw_names};
+use crate::error::{Error, Result};
+use crate::failpoint::failpoint;
+use crate::meta::{EngineType, FileRow, FileType, MetaDb, TableRow, WriteMode};
+use crate::segments::{self, CopyOptions, Existing, FileDigest, SegmentRef};
+
+/// What stage did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Files copied, with BLAKE3.
+    pub files: Vec<FileDigest>,
+    /// Combined digest of `files`.
+    pub digest: String,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Rows inserted into the local metadata.
+    pub rows_inserted: usize,
+}
+
+/// The segments of a set of file rows.
+pub fn segments_of(files: &[FileRow]) -> Vec<SegmentRef> {
+    let set: BTreeSet<SegmentRef> = files
+        .iter()
+        .map(|f| SegmentRef {
+            table_id: f.table_id.clone(),
+            segment_id: f.segment_id.clone(),
+        })
+        .collect();
+    set.into_iter().collect()
+}
+
+/// A file-name filter that keeps the raw files of `files` and the segment side files.
+pub fn raw_filter(files: &[FileRow]) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
+    let mut names: BTreeSet<String> = SEGMENT_SIDE_FILES.iter().map(|s| s.to_string()).collect();
+    for f in files {
+        names.extend(raw_names(f));
+    }
+    Arc::new(move |n: &str| names.contains(n))
+}
+
+/// The local engine's collection row: the long-term collection with no index yet, so that
+/// create_index is a change the engine acts on.
+pub fn local_collection(plan: &DayPlan) -> TableRow {
+    TableRow {
+        id: 0,
+        engine_type: EngineType::Flat,
+        index_params: "{}".into(),
+        ..plan.long_collection.clone()
+    }
+}
+
+/// Local partition and file rows for the day (reference section 9): partitions owned by the
+/// long-term collection with its index_file_size and params `{}`; files RAW with engine FLAT.
+pub fn local_rows(plan: &DayPlan) -> (Vec<TableRow>, Vec<FileRow>) {
+    let mut tables = vec![local_collection(plan)];
+    tables.extend(plan.partitions.iter().map(|p| TableRow {
+        engine_type: EngineType::Flat,
+        index_params: "{}".into(),
+        ..p.target.clone()
+    }));
+    let files = plan
+        .input_files
+        .iter()
+        .map(|f| FileRow {
+            id: 0,
+            file_type: FileType::Raw,
+            engine_type: EngineType::Flat,
+            ..f.clone()
+        })
+        .collect();
+    (tables, files)
+}
+
+/// Remove the day's collection, partitions and files from the local engine (scratch).
+pub async fn wipe_local(plan: &DayPlan, local: &MetaDb, local_storage: &Path) -> Result<()> {
+    let mut ids = plan.partition_ids();
+    ids.push(plan.long_collection.table_id.clone());
+    for id in &ids {
+        sqlx::query("DELETE FROM TableFiles WHERE table_id = ?")
+            .bind(id)
+            .execute(local.pool())
+            .await
+            .map_err(local.err(format!("clear local TableFiles of {id}")))?;
+        sqlx::query("DELETE FROM Tables WHERE table_id = ?")
+            .bind(id)
+            .execute(local.pool())
+            .await
+            .map_err(local.err(format!("clear local Tables row {id}")))?;
+        let dir = local_storage.join("db").join("tables").join(id);
+        if dir.exists() {
+            tokio::fs::remove_dir_all(&dir)
+                .await
+                .map_err(|e| Error::io("remove", &dir, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copy and insert; the local engine's copy of the day is replaced.
+pub async fn stage(
+    plan: &DayPlan,
+    short_storage: &Path,
+    local: &MetaDb,
+    local_storage: &Path,
+    concurrency: usize,
+    bandwidth: Option<u64>,
+) -> Result<StageReport> {
+    wipe_local(plan, local, local_storage).await?;
+    let opts = CopyOptions {
+        concurrency,
+        bandwidth_bytes_per_s: bandwidth,
+        include: Some(raw_filter(&plan.input_files)),
+        existing: Existing::Replace,
+        fsync: false,
+    };
+    let copied = segments::copy_segments(
+        short_storage,
+        local_storage,
+        &segments_of(&plan.input_files),
+        &opts,
+    )
+    .await?;
+    failpoint("stage.after_copy");
+    let (tables, files) = local_rows(plan);
+    let report = local
+        .write_rows(&tables, &files, WriteMode::Replace)
+        .await?;
+    failpoint("stage.after_rows");
+    Ok(StageReport {
+        digest: segments::combined_digest(&copied.files),
+        bytes: copied.bytes_copied,
+        files: copied.files,
+        rows_inserted: report.tables.len() + report.files.len(),
+    })
+}

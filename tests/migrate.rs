@@ -1,0 +1,405 @@
+//! `milvus-tier migrate` end to end: three separate MariaDB servers (short-term, long-term,
+//! local engine metadata), `milvus-sim` as the local build engine and as a read-only
+//! long-term node, real files on disk.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use milvus_tier::meta::{FileType, MetaDb, TableState};
+use serde_json::Value;
+use test_support::{MariaDb, PASSWORD, free_port, workspace_bin};
+
+const COLL_SHORT: &str = "live";
+const COLL_LONG: &str = "archive";
+const DIM: usize = 16;
+
+struct Sim {
+    child: Child,
+    url: String,
+}
+
+impl Sim {
+    fn start(meta: &str, storage: &Path, role: &str, extra: &[&str]) -> Sim {
+        let port = free_port();
+        let child = Command::new(workspace_bin("milvus-sim"))
+            .args(["serve", "--meta", meta, "--storage"])
+            .arg(storage)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--role",
+                role,
+                "--tick-ms",
+                "50",
+                "--ttl-secs",
+                "1",
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start milvus-sim");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reqwest::blocking_get(&format!("{url}/state")).is_err() {
+            assert!(Instant::now() < deadline, "milvus-sim did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Sim { child, url }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+mod reqwest {
+    //! Tiny blocking helpers over the async client (on their own thread, so they can be
+    //! called from inside the test's runtime).
+    fn block<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        })
+        .join()
+        .unwrap()
+    }
+    pub fn blocking_get(url: &str) -> Result<String, String> {
+        let url = url.to_string();
+        block(async move {
+            let r = ::reqwest::get(url).await.map_err(|e| e.to_string())?;
+            r.text().await.map_err(|e| e.to_string())
+        })
+    }
+    pub fn blocking_put(url: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let (url, body) = (url.to_string(), body.clone());
+        block(async move {
+            let r = ::reqwest::Client::new()
+                .put(url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            r.json().await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+fn sim_cmd(args: &[&str]) -> Output {
+    let o = Command::new(workspace_bin("milvus-sim"))
+        .args(args)
+        .output()
+        .expect("run milvus-sim");
+    assert!(
+        o.status.success(),
+        "milvus-sim {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+struct Cluster {
+    _servers: Vec<MariaDb>,
+    dir: tempfile::TempDir,
+    short_url: String,
+    long_url: String,
+    local_url: String,
+    config: PathBuf,
+    engine: Option<Sim>,
+}
+
+impl Cluster {
+    fn storage(&self, tier: &str) -> PathBuf {
+        self.dir.path().join(tier)
+    }
+
+    fn migrate(&self, args: &[&str]) -> (Output, Value) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_milvus-tier"));
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("migrate")
+            .args(args)
+            .arg("--json");
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MILVUS_TIER_")) {
+            cmd.env_remove(k);
+        }
+        for s in ["SHORT_TERM", "LONG_TERM", "ENGINE"] {
+            cmd.env(format!("MILVUS_TIER_{s}__META_PASSWORD"), PASSWORD);
+        }
+        let o = cmd.output().expect("run milvus-tier");
+        let json = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o, json)
+    }
+}
+
+fn strip_password(url: &str) -> String {
+    url.replace(&format!(":{PASSWORD}@"), "@")
+}
+
+/// Seed two days in short-term (6000 rows each in 2000-row segments), an empty IVF_PQ
+/// long-term collection, and start the local engine.
+fn cluster() -> Cluster {
+    common::init();
+    let servers = vec![MariaDb::start(), MariaDb::start(), MariaDb::start()];
+    let (short_url, long_url, local_url) = (
+        servers[0].database("milvus"),
+        servers[1].database("milvus"),
+        servers[2].database("milvus"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for t in ["short", "long", "local"] {
+        std::fs::create_dir_all(dir.path().join(t)).unwrap();
+    }
+    let short_storage = dir.path().join("short");
+    sim_cmd(&[
+        "seed",
+        "--meta",
+        &short_url,
+        "--storage",
+        short_storage.to_str().unwrap(),
+        "--collection",
+        COLL_SHORT,
+        "--days",
+        "2",
+        "--first-day",
+        "2026-11-20",
+        "--rows-per-day",
+        "6000",
+        "--segment-rows",
+        "2000",
+        "--dim",
+        &DIM.to_string(),
+        "--tag-format",
+        "day_%Y-%m-%d",
+        "--index-file-size",
+        "1",
+    ]);
+    let long_storage = dir.path().join("long");
+    sim_cmd(&[
+        "seed-long-term",
+        "--meta",
+        &long_url,
+        "--storage",
+        long_storage.to_str().unwrap(),
+        "--collection",
+        COLL_LONG,
+        "--dim",
+        &DIM.to_string(),
+        "--index-file-size",
+        "4096",
+        "--index-type",
+        "IVF_PQ",
+        "--params",
+        r#"{"m":4,"nlist":16}"#,
+    ]);
+    let engine = Sim::start(
+        &local_url,
+        &dir.path().join("local"),
+        "rw",
+        &["--build-index-threshold", "4096"],
+    );
+    let config = dir.path().join("milvus-tier.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"timezone = "UTC"
+[short_term]
+meta_url = "{}"
+storage_path = "{}"
+collection = "{COLL_SHORT}"
+partition_tag_format = "day_%Y-%m-%d"
+[long_term]
+meta_url = "{}"
+storage_path = "{}"
+collection = "{COLL_LONG}"
+[engine]
+http_url = "{}"
+meta_url = "{}"
+storage_path = "{}"
+[limits]
+connect_timeout_secs = 3
+merge_timeout_secs = 60
+index_timeout_secs = 60
+no_progress_timeout_secs = 20
+"#,
+            strip_password(&short_url),
+            short_storage.display(),
+            strip_password(&long_url),
+            long_storage.display(),
+            engine.url,
+            strip_password(&local_url),
+            dir.path().join("local").display()
+        ),
+    )
+    .unwrap();
+    Cluster {
+        _servers: servers,
+        dir,
+        short_url,
+        long_url,
+        local_url,
+        config,
+        engine: Some(engine),
+    }
+}
+
+fn blake3_file(p: &Path) -> String {
+    blake3::hash(&std::fs::read(p).unwrap())
+        .to_hex()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrates_two_days_and_reruns_as_a_verified_noop() {
+    let c = cluster();
+    // Dry run writes nothing.
+    let (o, json) = c.migrate(&["--from", "2026-11-20", "--to", "2026-11-21", "--dry-run"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json["days"][0]["outcome"], "planned");
+    assert_eq!(json["days"][0]["plan"]["rows"], 6000);
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    assert!(
+        long.partitions(COLL_LONG).await.unwrap().is_empty(),
+        "dry run wrote nothing"
+    );
+
+    let (o, json) = c.migrate(&["--from", "2026-11-20", "--to", "2026-11-21"]);
+    assert!(
+        o.status.success(),
+        "{}\n{json:#}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for d in 0..2 {
+        assert_eq!(json["days"][d]["outcome"], "migrated", "{json:#}");
+    }
+
+    // Long-term rows are the expected rewrite of short-term's partitions.
+    let short = MetaDb::connect(&c.short_url).await.unwrap();
+    let local = MetaDb::connect(&c.local_url).await.unwrap();
+    let long_coll = long.collection(COLL_LONG).await.unwrap().unwrap();
+    let parts = long.partitions(COLL_LONG).await.unwrap();
+    assert_eq!(parts.len(), 2);
+    for p in &parts {
+        let src = &short
+            .partitions_tagged(COLL_SHORT, &p.partition_tag)
+            .await
+            .unwrap()[0];
+        assert_eq!(p.table_id, src.table_id, "table_id copied verbatim");
+        assert_eq!(p.owner_table, COLL_LONG);
+        assert_eq!(p.index_file_size, long_coll.index_file_size);
+        assert_eq!(p.engine_type, long_coll.engine_type);
+        assert_eq!(p.index_params, long_coll.index_params);
+        assert_eq!(p.state, TableState::Normal);
+        assert_eq!(
+            (p.created_on, p.dimension, &p.version),
+            (src.created_on, src.dimension, &src.version)
+        );
+        let files = long
+            .files(std::slice::from_ref(&p.table_id), &[])
+            .await
+            .unwrap();
+        let local_files = local
+            .files(
+                std::slice::from_ref(&p.table_id),
+                &[FileType::Raw, FileType::Index, FileType::Backup],
+            )
+            .await
+            .unwrap();
+        assert_eq!(files.len(), local_files.len());
+        for f in &files {
+            let lf = local_files
+                .iter()
+                .find(|l| l.file_id == f.file_id)
+                .expect("same file ids as the engine");
+            assert!(f.same_content(lf), "{f:?} vs {lf:?}");
+        }
+        let index: Vec<_> = files
+            .iter()
+            .filter(|f| f.file_type == FileType::Index)
+            .collect();
+        assert_eq!(index.len(), 1, "one index file per day: {files:?}");
+        assert_eq!(index[0].row_count, 6000);
+        assert_eq!(index[0].engine_type, long_coll.engine_type);
+        // Files byte-identical to the engine's output.
+        for f in &files {
+            let seg = |root: PathBuf| root.join("db/tables").join(&f.table_id).join(&f.segment_id);
+            let names = if f.file_type == FileType::Index {
+                vec![f.file_id.clone()]
+            } else {
+                vec![format!("{}.rv", f.file_id), format!("{}.uid", f.file_id)]
+            };
+            for n in names {
+                assert_eq!(
+                    blake3_file(&seg(c.storage("long")).join(&n)),
+                    blake3_file(&seg(c.storage("local")).join(&n)),
+                    "{n}"
+                );
+            }
+        }
+    }
+
+    // Rerun: verified no-op, nothing rewritten.
+    let before = long
+        .files(
+            &parts.iter().map(|p| p.table_id.clone()).collect::<Vec<_>>(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let (o, json) = c.migrate(&["--from", "2026-11-20", "--to", "2026-11-21"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json["days"][0]["outcome"], "already_done");
+    assert_eq!(json["days"][1]["outcome"], "already_done");
+    let after = long
+        .files(
+            &parts.iter().map(|p| p.table_id.clone()).collect::<Vec<_>>(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(before, after, "no row touched, no duplicate");
+
+    // A read-only node on long-term finds migrated vectors by search.
+    let ro = Sim::start(&c.long_url, &c.storage("long"), "ro", &[]);
+    let f = before
+        .iter()
+        .find(|f| f.file_type == FileType::Backup)
+        .unwrap();
+    let seg = c
+        .storage("long")
+        .join("db/tables")
+        .join(&f.table_id)
+        .join(&f.segment_id);
+    let rv = std::fs::read(seg.join(format!("{}.rv", f.file_id))).unwrap();
+    let uid = std::fs::read(seg.join(format!("{}.uid", f.file_id))).unwrap();
+    let row = 123;
+    let vector: Vec<f32> = (0..DIM)
+        .map(|i| f32::from_le_bytes(rv[8 + (row * DIM + i) * 4..][..4].try_into().unwrap()))
+        .collect();
+    let id = i64::from_le_bytes(uid[8 + row * 8..][..8].try_into().unwrap());
+    let tag = &parts
+        .iter()
+        .find(|p| p.table_id == f.table_id)
+        .unwrap()
+        .partition_tag;
+    let res = reqwest::blocking_put(
+        &format!("{}/collections/{COLL_LONG}/vectors", ro.url),
+        &serde_json::json!({"search": {"topk": 1, "partition_tags": [tag], "vectors": [vector], "params": {"nprobe": 16}}}),
+    )
+    .unwrap();
+    assert_eq!(
+        res["result"][0][0]["id"].as_str(),
+        Some(id.to_string().as_str()),
+        "{res}"
+    );
+    drop(c.engine);
+}
