@@ -248,9 +248,13 @@ impl Config {
     }
 
     fn env() -> Env {
-        Env::prefixed(ENV_PREFIX)
-            .split("__")
-            .ignore(&["config", "log", "log_format"])
+        Env::prefixed(ENV_PREFIX).split("__").ignore(&[
+            "config",
+            "log",
+            "log_format",
+            "failpoint",
+            "test_venv",
+        ])
     }
 
     /// Check values that types alone do not.

@@ -457,8 +457,9 @@ impl Sim {
     }
 
     /// Set the index of `name` and its partitions (`DBImpl::CreateIndex` without the wait):
-    /// flush, drop a different existing index, record the new one, then RAW files with at
-    /// least `build_index_threshold` rows become TO_INDEX. The build runs in the background.
+    /// flush, drop a different existing index, record the new one. As in Milvus, mergeable
+    /// RAW files are merged before anything is promoted: the engine tick merges first, then
+    /// turns RAW files with at least `build_index_threshold` rows into TO_INDEX and builds.
     pub async fn create_index(
         &self,
         name: &str,
@@ -484,9 +485,6 @@ impl Sim {
             if !same {
                 drop_index_rows(&mut tx, &t.table_id, now).await?;
                 catalog::set_table_index(&mut tx, &t.table_id, engine, &params_text).await?;
-            }
-            if !engine.is_raw() {
-                catalog::raw_to_index(&mut tx, &t.table_id, self.cfg.build_index_threshold).await?;
             }
         }
         tx.commit().await?;

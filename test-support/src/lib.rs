@@ -83,6 +83,9 @@ impl MariaDb {
             .expect("temp dir");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("datadir");
+        // Own tmpdir: concurrent bootstraps sharing /tmp collide on temporary table names.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmpdir");
         let root_user: Vec<&str> = if is_root() {
             vec!["--user=root"]
         } else {
@@ -93,6 +96,7 @@ impl MariaDb {
             .args(&root_user)
             .arg(format!("--datadir={}", data.display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--tmpdir={}", tmp.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()
@@ -117,6 +121,7 @@ impl MariaDb {
                 dir.path().join("mysqld.pid").display()
             ))
             .arg(format!("--port={port}"))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--skip-name-resolve",
