@@ -68,7 +68,7 @@ impl Lease {
             };
             let old_holder: String = row.try_get(0).map_err(db.err("decode lock"))?;
             let expires: i64 = row.try_get(1).map_err(db.err("decode lock"))?;
-            if expires > now {
+            if expires > now && !holder_is_dead(&old_holder) {
                 return Ok(Err(Held {
                     name: name.to_string(),
                     holder: old_holder,
@@ -168,5 +168,18 @@ impl Drop for Lease {
         if let Some(r) = self.renewer.take() {
             r.abort();
         }
+    }
+}
+
+/// Whether `holder` (`host:pid:run`) names a process on this host that no longer exists:
+/// its lease can be taken over at once instead of waiting for the TTL.
+fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, ':');
+    let (_run, pid, host) = (parts.next(), parts.next(), parts.next());
+    match (host, pid.and_then(|p| p.parse::<u32>().ok())) {
+        (Some(h), Some(pid)) if h == crate::migrate::hostname() && pid != std::process::id() => {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
     }
 }

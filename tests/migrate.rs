@@ -403,3 +403,288 @@ async fn migrates_two_days_and_reruns_as_a_verified_noop() {
     );
     drop(c.engine);
 }
+
+/// Long-term content of the day in a form independent of generated ids: partition rows, and
+/// per file (partition, type, rows, size, and each file's BLAKE3 by kind).
+async fn canonical(c: &Cluster) -> Vec<String> {
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let mut out = Vec::new();
+    for p in long.partitions(COLL_LONG).await.unwrap() {
+        let tag = p.partition_tag.clone();
+        out.push(format!(
+            "{:?}",
+            milvus_tier::meta::TableRow {
+                id: 0,
+                table_id: tag.clone(),
+                created_on: 0,
+                ..p.clone()
+            }
+        ));
+        for f in long
+            .files(std::slice::from_ref(&p.table_id), &[])
+            .await
+            .unwrap()
+        {
+            let seg = c
+                .storage("long")
+                .join("db/tables")
+                .join(&f.table_id)
+                .join(&f.segment_id);
+            let mut hashes = Vec::new();
+            for e in std::fs::read_dir(&seg).unwrap() {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                let kind = name.strip_prefix(&f.file_id).unwrap_or(&name).to_string();
+                let kind = if kind.is_empty() {
+                    "index".to_string()
+                } else {
+                    kind
+                };
+                let raw_kind =
+                    [".rv", ".uid", "bloom_filter", "deleted_docs"].contains(&kind.as_str());
+                if (f.file_type == FileType::Index) != (kind == "index")
+                    || (f.file_type != FileType::Index && !raw_kind)
+                {
+                    continue;
+                }
+                hashes.push(format!("{kind}={}", blake3_file(&seg.join(&name))));
+            }
+            hashes.sort();
+            out.push(format!(
+                "{tag} {} rows={} size={} {}",
+                f.file_type,
+                f.row_count,
+                f.file_size,
+                hashes.join(",")
+            ));
+        }
+    }
+    out.sort();
+    // No folder is left that no row references, and no temporary folder.
+    for t in std::fs::read_dir(c.storage("long").join("db/tables")).unwrap() {
+        let t = t.unwrap();
+        for s in std::fs::read_dir(t.path()).unwrap() {
+            let seg = s.unwrap().file_name().to_string_lossy().into_owned();
+            let tid = t.file_name().to_string_lossy().into_owned();
+            let rows = long.files(std::slice::from_ref(&tid), &[]).await.unwrap();
+            assert!(
+                rows.iter().any(|f| f.segment_id == seg),
+                "orphan folder {tid}/{seg} in long-term storage"
+            );
+        }
+    }
+    out
+}
+
+fn migrate_with_failpoint(c: &Cluster, fp: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_milvus-tier"));
+    cmd.arg("--config")
+        .arg(&c.config)
+        .args(["migrate", "--date", "2026-11-20", "--json"]);
+    for s in ["SHORT_TERM", "LONG_TERM", "ENGINE"] {
+        cmd.env(format!("MILVUS_TIER_{s}__META_PASSWORD"), PASSWORD);
+    }
+    cmd.env("MILVUS_TIER_FAILPOINT", fp).output().unwrap()
+}
+
+const FAILPOINTS: &[&str] = &[
+    "plan.done",
+    "segments.after_file",
+    "stage.after_copy",
+    "stage.after_rows",
+    "build.after_create_index",
+    "build.done",
+    "publish.before_copy",
+    "segments.before_rename",
+    "publish.after_copy",
+    "publish.before_commit",
+    "publish.after_commit",
+    "migrate.done",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_at_every_failpoint_rerun_equals_clean_run() {
+    let clean = cluster();
+    let (o, _) = clean.migrate(&["--date", "2026-11-20"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = canonical(&clean).await;
+    assert!(want.len() >= 3, "{want:?}");
+    drop(clean);
+    for fp in FAILPOINTS {
+        let c = cluster();
+        let o = migrate_with_failpoint(&c, fp);
+        assert_eq!(
+            o.status.code(),
+            None,
+            "{fp}: the process must die at the failpoint: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let (o, json) = c.migrate(&["--date", "2026-11-20"]);
+        assert!(
+            o.status.success(),
+            "{fp}: rerun failed: {}\n{json:#}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let outcome = json["days"][0]["outcome"].as_str().unwrap().to_string();
+        let want_outcome = if matches!(*fp, "publish.after_commit" | "migrate.done") {
+            "already_done"
+        } else {
+            "migrated"
+        };
+        assert_eq!(outcome, want_outcome, "{fp}");
+        assert_eq!(
+            canonical(&c).await,
+            want,
+            "{fp}: rerun differs from the clean run"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_concurrent_runs_exactly_one_publishes() {
+    let c = cluster();
+    let spawn = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_milvus-tier"));
+        cmd.arg("--config")
+            .arg(&c.config)
+            .args(["migrate", "--date", "2026-11-21", "--json"]);
+        for s in ["SHORT_TERM", "LONG_TERM", "ENGINE"] {
+            cmd.env(format!("MILVUS_TIER_{s}__META_PASSWORD"), PASSWORD);
+        }
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let outcomes: Vec<(Option<i32>, String)> = outs
+        .iter()
+        .map(|o| {
+            let j: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+            (
+                o.status.code(),
+                j["days"][0]["outcome"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|(_, o)| o == "migrated").count(),
+        1,
+        "{outcomes:?}"
+    );
+    let other = outcomes.iter().find(|(_, o)| o != "migrated").unwrap();
+    let errs = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect::<String>();
+    assert!(
+        other.0 == Some(3) || other.1 == "already_done",
+        "the other run is refused by the lock or finds the day done: {outcomes:?} {errs}"
+    );
+    if other.0 == Some(3) {
+        let err = outs
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .collect::<String>();
+        assert!(err.contains("is held by"), "names the holder: {err}");
+    }
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let parts = long.partitions(COLL_LONG).await.unwrap();
+    assert_eq!(parts.len(), 1);
+    let files = long.files(&[parts[0].table_id.clone()], &[]).await.unwrap();
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.file_type == FileType::Index)
+            .count(),
+        1,
+        "no duplicate rows: {files:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflicting_long_term_rows_and_engine_faults_are_refused() {
+    let c = cluster();
+    let short = MetaDb::connect(&c.short_url).await.unwrap();
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    // Something else in long-term under this day's partition id: refused, named, untouched.
+    let src = short
+        .partitions_tagged(COLL_SHORT, "day_2026-11-20")
+        .await
+        .unwrap()
+        .remove(0);
+    let mut other = src.clone();
+    other.owner_table = COLL_LONG.into();
+    other.partition_tag = "someone_else".into();
+    long.write_rows(&[other], &[], milvus_tier::meta::WriteMode::InsertIfAbsent)
+        .await
+        .unwrap();
+    let (o, _) = c.migrate(&["--date", "2026-11-20"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains(&format!("Tables row {}", src.table_id)),
+        "{err}"
+    );
+    assert!(
+        long.files(std::slice::from_ref(&src.table_id), &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Day with no partition: bad input.
+    let (o, _) = c.migrate(&["--date", "2026-11-10"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no partition tagged `day_2026-11-10`"));
+
+    // Engine hangs (accepts create_index, never builds): a timeout, exit 4.
+    let engine = c.engine.as_ref().unwrap();
+    reqwest::blocking_put(
+        &format!("{}/admin/faults", engine.url),
+        &serde_json::json!({"fault": "hang"}),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_milvus-tier"));
+    cmd.arg("--config")
+        .arg(&c.config)
+        .args(["migrate", "--date", "2026-11-21"]);
+    for s in ["SHORT_TERM", "LONG_TERM", "ENGINE"] {
+        cmd.env(format!("MILVUS_TIER_{s}__META_PASSWORD"), PASSWORD);
+    }
+    let o = cmd
+        .env("MILVUS_TIER_LIMITS__NO_PROGRESS_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("made no progress"), "{err}");
+    assert!(
+        long.partitions(COLL_LONG)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.partition_tag == "someone_else"),
+        "nothing published"
+    );
+
+    // Engine answers 500 to everything: an engine error, exit 1.
+    reqwest::blocking_put(
+        &format!("{}/admin/faults", engine.url),
+        &serde_json::json!({"http_500_share": 1.0}),
+    )
+    .unwrap();
+    let (o, _) = c.migrate(&["--date", "2026-11-21"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("HTTP 500"), "{err}");
+
+    // Engine down: unreachable, exit 1, named.
+    let url = c.engine.as_ref().unwrap().url.clone();
+    let mut c = c;
+    drop(c.engine.take());
+    let (o, _) = c.migrate(&["--date", "2026-11-21"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("unreachable") && err.contains(&url), "{err}");
+}

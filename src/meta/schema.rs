@@ -152,10 +152,26 @@ impl MetaDb {
             Backend::MySql => &MYSQL_MIGRATIONS,
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| Error::meta(&self.target, "migrate milvus-tier tables", e.into()))
+        // Two runs starting at once may race on the first migration; the loser's retry finds
+        // it applied.
+        let mut attempt = 0;
+        loop {
+            match migrator.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "journal migration raced, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(Error::meta(
+                        &self.target,
+                        "migrate milvus-tier tables",
+                        e.into(),
+                    ));
+                }
+            }
+        }
     }
 }
 

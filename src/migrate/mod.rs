@@ -419,7 +419,8 @@ async fn record_failure(
     Ok(())
 }
 
-fn hostname() -> String {
+/// This host's name (lock holders are `host:pid:run`).
+pub fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| {
