@@ -184,6 +184,7 @@ impl Engine {
                 }),
                 Ok(resp) => {
                     let status = resp.status();
+                    // The status is the error; an unreadable body only makes the message shorter.
                     let text = resp.text().await.unwrap_or_default();
                     if status.is_success() {
                         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))

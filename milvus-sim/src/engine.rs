@@ -170,8 +170,17 @@ async fn merge_group(sim: &Sim, t: &TableRow, sources: &[FileRow]) -> Result<()>
 /// A NEW_MERGE or NEW_INDEX row whose work failed becomes TO_DELETE (as in Milvus).
 async fn abandon(sim: &Sim, row: &FileRow) {
     let now = ids::now_micros();
-    if let Ok(mut c) = sim.db.pool().acquire().await {
-        let _ = catalog::finish_file(&mut c, row, FileType::ToDelete, now).await;
+    // Already on an error path: a failure here leaves the row for startup shadow cleanup,
+    // exactly what a crash would leave, so it is logged and not raised.
+    match sim.db.pool().acquire().await {
+        Ok(mut c) => {
+            if let Err(e) = catalog::finish_file(&mut c, row, FileType::ToDelete, now).await {
+                tracing::warn!(file_id = %row.file_id, error = %e, "could not mark an abandoned file TO_DELETE");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(file_id = %row.file_id, error = %e, "could not mark an abandoned file TO_DELETE")
+        }
     }
 }
 
