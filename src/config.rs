@@ -229,6 +229,7 @@ impl Config {
                 }
             }
             let url_key = key.replace("meta_password", "meta_url");
+            // Absent or not a string: extract() above already reported a missing or bad URL.
             let value: Option<String> = figment.extract_inner(&url_key).ok();
             let from_file = figment
                 .find_metadata(&url_key)

@@ -48,6 +48,7 @@ pub fn url(raw: &str) -> String {
 pub fn endpoint(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(u) if u.has_host() => {
+            // has_host() holds here, so host_str() is Some.
             let host = u.host_str().unwrap_or_default();
             match u.port_or_known_default().or(default_port(u.scheme())) {
                 Some(p) => format!("{host}:{p}"),
