@@ -4,6 +4,10 @@
 //! port, own socket) and stops and removes it on drop, also when a test panics. Each
 //! server is separate, so a test can stop one (say, long-term) in the middle of a run.
 
+pub mod moto;
+
+pub use moto::Moto;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -57,6 +61,17 @@ pub fn venv_python() -> PathBuf {
         py.display()
     );
     py
+}
+
+/// A program installed in the test virtualenv (e.g. `moto_server`, `kubernetes-validate`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let bin = venv_python().with_file_name(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run scripts/test, which installs it in the test virtualenv",
+        bin.display()
+    );
+    bin
 }
 
 /// A SQLite metadata URL for a file in `dir` (created on first connect).

@@ -1,6 +1,8 @@
 //! Shared fixtures for the integration tests.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::Path;
 
 use milvus_tier::meta::{
