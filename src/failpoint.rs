@@ -13,21 +13,71 @@
 //! - `segments.before_rename`: just before a temporary segment folder is renamed to its
 //!   final name.
 
+//!
+//! The variable may add an action after a colon: `NAME` or `NAME:abort` aborts,
+//! `NAME:sleep-MS` pauses the thread for MS milliseconds (a test then acts on the paused
+//! run, e.g. stops a database server), and `NAME:enospc` makes an I/O failpoint
+//! ([`failpoint_io`]) fail with "No space left on device", as a full disk would.
+
+use std::time::Duration;
+
 /// Environment variable holding the name of the failpoint to crash at.
 pub const ENV_VAR: &str = "MILVUS_TIER_FAILPOINT";
 
-/// Abort the process immediately if `MILVUS_TIER_FAILPOINT` equals `name`.
-pub fn failpoint(name: &str) {
-    if let Some(v) = std::env::var_os(ENV_VAR)
-        && v == name
-    {
-        std::process::abort();
+/// What an armed failpoint does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Abort,
+    Sleep(Duration),
+    NoSpace,
+}
+
+/// The action armed for `name`, if any.
+fn armed(name: &str) -> Option<Action> {
+    let v = std::env::var(ENV_VAR).ok()?;
+    let (point, action) = v.split_once(':').unwrap_or((&v, "abort"));
+    if point != name {
+        return None;
     }
+    match action {
+        "abort" => Some(Action::Abort),
+        "enospc" => Some(Action::NoSpace),
+        a => a
+            .strip_prefix("sleep-")
+            .and_then(|ms| ms.parse().ok())
+            .map(|ms| Action::Sleep(Duration::from_millis(ms))),
+    }
+}
+
+/// Abort the process immediately if `MILVUS_TIER_FAILPOINT` names `name` (or pause, with
+/// the `sleep-MS` action).
+pub fn failpoint(name: &str) {
+    match armed(name) {
+        Some(Action::Abort) => std::process::abort(),
+        Some(Action::Sleep(d)) => std::thread::sleep(d),
+        Some(Action::NoSpace) | None => {}
+    }
+}
+
+/// Like [`failpoint`], and with the `enospc` action returns the error a full disk gives.
+pub fn failpoint_io(name: &str) -> std::io::Result<()> {
+    if armed(name) == Some(Action::NoSpace) {
+        // ENOSPC
+        return Err(std::io::Error::from_raw_os_error(28));
+    }
+    failpoint(name);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_parse() {
+        // Parsing only; the variable is process-wide, so no test sets it in-process.
+        assert_eq!(armed("failpoint.tests.never_set"), None);
+    }
 
     #[test]
     fn unset_or_other_name_does_nothing() {

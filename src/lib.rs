@@ -15,6 +15,7 @@ pub mod journal;
 pub mod lock;
 pub mod meta;
 pub mod migrate;
+pub mod progress;
 pub mod redact;
 pub mod segments;
 

@@ -21,9 +21,17 @@ fn main() {
 }
 
 fn init_logging(format: Option<LogFormat>) {
+    let terminal = std::io::stderr().is_terminal();
+    let json = format.map_or(!terminal, |f| f == LogFormat::Json);
+    // At a terminal, progress bars tell what is going on and logs show only problems; a
+    // job's collected log gets the steps' progress events too.
+    let default = if terminal {
+        "warn"
+    } else {
+        "warn,milvus_tier=info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MILVUS_TIER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let json = format.map_or(!std::io::stderr().is_terminal(), |f| f == LogFormat::Json);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::day::Day;
 use crate::error::{Result, exit};
 use crate::migrate::{self, DayReport, MigrateOptions, Outcome};
+use crate::progress::Progress;
 
 /// Arguments of `migrate`.
 #[derive(Debug, clap::Args)]
@@ -54,7 +55,7 @@ pub fn days(
 }
 
 /// Run the days in order; stop at the first failure.
-pub async fn run(config: &Config, args: &MigrateArgs) -> Result<i32> {
+pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Result<i32> {
     let days = days(
         config,
         args.date.as_deref(),
@@ -63,6 +64,7 @@ pub async fn run(config: &Config, args: &MigrateArgs) -> Result<i32> {
     )?;
     let opts = MigrateOptions {
         dry_run: args.dry_run,
+        progress,
     };
     let mut reports: Vec<DayReport> = Vec::new();
     for day in days {

@@ -96,7 +96,7 @@ pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Config(ConfigCommand::Check) => config_check::run(&cli.config, &config).await,
         Command::Meta(MetaCommand::Show(args)) => meta_show::run(&config, &args).await,
-        Command::Migrate(args) => migrate::run(&config, &args).await,
+        Command::Migrate(args) => migrate::run(&config, &args, progress_for(cli.log_format)).await,
     };
     match result {
         Ok(code) => code,
@@ -112,3 +112,13 @@ pub fn fail(e: &Error) -> i32 {
 
 /// Exit code for a command whose checks did not all pass.
 pub const CHECKS_FAILED: i32 = exit::FAILURE;
+
+/// Bars for a person at a terminal (text logs); periodic log events otherwise.
+fn progress_for(format: Option<LogFormat>) -> crate::progress::Progress {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() && format != Some(LogFormat::Json) {
+        crate::progress::Progress::bars()
+    } else {
+        crate::progress::Progress::log()
+    }
+}

@@ -15,6 +15,7 @@ use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
 use crate::meta::{FileRow, FileType, MetaDb};
+use crate::progress::Status;
 
 /// Time limits of the build.
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +110,7 @@ pub async fn build(
     local: &MetaDb,
     engine: &Engine,
     limits: BuildLimits,
+    status: &Status,
 ) -> Result<BuildReport> {
     let start = Instant::now();
     let collection = plan.long_collection.table_id.clone();
@@ -152,6 +154,7 @@ pub async fn build(
         let progress = Progress::of(&files);
         if progress != last {
             tracing::info!(state = %progress.describe(), elapsed_s = start.elapsed().as_secs_f64(), "engine progress");
+            status.set(progress.describe());
             last = progress.clone();
             last_change = Instant::now();
             nudged = false;

@@ -23,6 +23,7 @@ use crate::failpoint::failpoint;
 use crate::journal::{Entry, Journal, State, Step, now_micros};
 use crate::lock::Lease;
 use crate::meta::{ConnectOptions, MetaDb};
+use crate::progress::Progress;
 use plan::{DayPlan, LongTermState, PlanInput};
 
 /// How a day ended.
@@ -82,6 +83,8 @@ pub struct DayReport {
 pub struct MigrateOptions {
     /// Plan only; write nothing anywhere.
     pub dry_run: bool,
+    /// Where progress goes.
+    pub progress: Progress,
 }
 
 /// Connections and paths of one run.
@@ -167,7 +170,16 @@ async fn run(
     let lock_name = format!("migrate/{}/{day}", cx.long_collection);
     let lease = Lease::acquire(&cx.long, &lock_name, &holder, Duration::from_secs(120)).await??;
     let result = run_locked(
-        config, day, &mut cx, &journal, &lease, &holder, tag, steps, planned,
+        config,
+        day,
+        &mut cx,
+        &journal,
+        &lease,
+        &holder,
+        tag,
+        &opts.progress,
+        steps,
+        planned,
     )
     .await;
     if let Err(e) = &result {
@@ -189,6 +201,7 @@ async fn run_locked(
     lease: &Lease,
     run_id: &str,
     tag: String,
+    progress: &Progress,
     steps: &mut Vec<StepReport>,
     planned: &mut Option<DayPlan>,
 ) -> Result<Outcome> {
@@ -245,6 +258,7 @@ async fn run_locked(
         None,
     )
     .await?;
+    let meter = progress.bytes("stage", p.stage_bytes);
     let staged = stage::stage(
         &p,
         &cx.short_storage,
@@ -252,8 +266,11 @@ async fn run_locked(
         &cx.local_storage,
         config.limits.copy_concurrency,
         bandwidth,
+        Some(meter.callback()),
     )
-    .await?;
+    .await;
+    meter.finish();
+    let staged = staged?;
     mark(
         journal,
         &cx.long_collection,
@@ -293,7 +310,7 @@ async fn run_locked(
         no_progress: Duration::from_secs(config.limits.no_progress_timeout_secs),
         threshold: config.engine.build_index_threshold,
     };
-    let built = build::build(&p, &local, &engine, limits).await?;
+    let built = build::build(&p, &local, &engine, limits, &progress.status("build")).await?;
     let built_bytes: i64 = built.files.iter().map(|f| f.file_size).sum();
     mark(
         journal,
@@ -318,6 +335,10 @@ async fn run_locked(
     // publish
     let t = Instant::now();
     let tables = p.target_tables();
+    let meter = progress.bytes(
+        "publish",
+        built.files.iter().map(|f| f.file_size.max(0) as u64).sum(),
+    );
     let published = publish::publish(&publish::PublishInput {
         collection: &cx.long_collection,
         day: &day_s,
@@ -331,8 +352,11 @@ async fn run_locked(
         run_id,
         concurrency: config.limits.copy_concurrency,
         bandwidth,
+        progress: Some(meter.callback()),
     })
-    .await?;
+    .await;
+    meter.finish();
+    let published = published?;
     steps.push(StepReport {
         step: "publish",
         seconds: t.elapsed().as_secs_f64(),

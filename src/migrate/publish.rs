@@ -19,7 +19,7 @@ use crate::failpoint::failpoint;
 use crate::journal::{Entry, Journal, PublishDetail, State, Step, now_micros};
 use crate::lock::Lease;
 use crate::meta::{FileRow, FileType, MetaDb, TableRow, WriteMode, rows_digest};
-use crate::segments::{self, CopyOptions, Existing, FileDigest};
+use crate::segments::{self, CopyOptions, Existing, FileDigest, ProgressFn};
 
 /// What publish did.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +64,8 @@ pub struct PublishInput<'a> {
     pub concurrency: usize,
     /// Bandwidth cap, bytes/s.
     pub bandwidth: Option<u64>,
+    /// Told the bytes copied or verified.
+    pub progress: Option<ProgressFn>,
 }
 
 /// Names the result rows own in their segment folders.
@@ -115,6 +117,7 @@ pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
         include: Some(result_filter(input.files)),
         existing: Existing::Verify,
         fsync: true,
+        progress: input.progress.clone(),
     };
     let copied =
         segments::copy_segments(input.source_storage, input.long_storage, &segs, &opts).await?;

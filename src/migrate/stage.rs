@@ -15,6 +15,7 @@ use super::plan::{DayPlan, SEGMENT_SIDE_FILES, raw_names};
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
 use crate::meta::{EngineType, FileRow, FileType, MetaDb, TableRow, WriteMode};
+use crate::segments::ProgressFn;
 use crate::segments::{self, CopyOptions, Existing, FileDigest, SegmentRef};
 
 /// What stage did.
@@ -117,6 +118,7 @@ pub async fn stage(
     local_storage: &Path,
     concurrency: usize,
     bandwidth: Option<u64>,
+    progress: Option<ProgressFn>,
 ) -> Result<StageReport> {
     wipe_local(plan, local, local_storage).await?;
     let opts = CopyOptions {
@@ -125,6 +127,7 @@ pub async fn stage(
         include: Some(raw_filter(&plan.input_files)),
         existing: Existing::Replace,
         fsync: false,
+        progress,
     };
     let copied = segments::copy_segments(
         short_storage,

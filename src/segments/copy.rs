@@ -44,7 +44,10 @@ pub async fn copy_segments(
     let segs = normalize(src_root, segments)?;
     let concurrency = opts.concurrency.max(1);
     let run = Run {
-        shared: Arc::new(Shared::new(opts.bandwidth_bytes_per_s, opts.fsync)),
+        shared: Arc::new(Shared {
+            progress: opts.progress.clone(),
+            ..Shared::new(opts.bandwidth_bytes_per_s, opts.fsync)
+        }),
         permits: Arc::new(Semaphore::new(concurrency)),
         concurrency,
     };

@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::throttle::Throttle;
 use super::{BUF_LEN, CopyError};
-use crate::failpoint::failpoint;
+use crate::failpoint::{failpoint, failpoint_io};
 
 /// Shared state of the blocking side of one call.
-#[derive(Debug)]
 pub(super) struct Shared {
     /// Bandwidth cap, if any.
     pub(super) throttle: Option<Throttle>,
@@ -19,6 +18,8 @@ pub(super) struct Shared {
     pub(super) cancel: AtomicBool,
     /// Sync files and folders.
     pub(super) fsync: bool,
+    /// Told the bytes of every buffer read.
+    pub(super) progress: Option<super::ProgressFn>,
 }
 
 impl Shared {
@@ -27,6 +28,7 @@ impl Shared {
             throttle: bandwidth.map(Throttle::new),
             cancel: AtomicBool::new(false),
             fsync,
+            progress: None,
         }
     }
 
@@ -86,13 +88,16 @@ pub(super) fn stream(
         }
         let data = &buf[..n];
         if let Some(s) = sink.as_mut() {
-            s.writer
-                .write_all(data)
+            failpoint_io("segments.write")
+                .and_then(|()| s.writer.write_all(data))
                 .map_err(|e| CopyError::io("write", s.path, e))?;
         }
         hasher.update(data);
         if let Some(t) = throttle {
             t.take(n as u64);
+        }
+        if let Some(p) = &shared.progress {
+            p(n as u64);
         }
     }
     if total != expected {

@@ -137,7 +137,12 @@ pub struct CopyOptions {
     /// Sync each file and the folder before the rename, and the parent after it (for
     /// publishing); `false` for scratch destinations.
     pub fsync: bool,
+    /// Told the bytes of every buffer read (copied or verified), for progress display.
+    pub progress: Option<ProgressFn>,
 }
+
+/// A progress callback: bytes just handled.
+pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
 
 impl Default for CopyOptions {
     fn default() -> Self {
@@ -147,6 +152,7 @@ impl Default for CopyOptions {
             include: None,
             existing: Existing::Verify,
             fsync: false,
+            progress: None,
         }
     }
 }
@@ -159,6 +165,7 @@ impl fmt::Debug for CopyOptions {
             .field("include", &self.include.as_ref().map(|_| "<filter>"))
             .field("existing", &self.existing)
             .field("fsync", &self.fsync)
+            .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
             .finish()
     }
 }

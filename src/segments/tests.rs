@@ -91,6 +91,7 @@ async fn copies_three_segments_byte_identical() {
     let dst = tempfile::tempdir().unwrap();
     let o = CopyOptions {
         fsync: true,
+        progress: None,
         ..opts()
     };
     let report = copy_segments(src.path(), dst.path(), &segs, &o)

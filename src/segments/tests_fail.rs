@@ -167,6 +167,7 @@ async fn source_truncated_mid_copy_fails_and_cleans_up() {
     let o = CopyOptions {
         bandwidth_bytes_per_s: Some(1 << 20),
         fsync: true,
+        progress: None,
         ..opts()
     };
     let cutter = {
@@ -237,6 +238,7 @@ async fn crash_child() {
     let base = Path::new(&base);
     let o = CopyOptions {
         fsync: true,
+        progress: None,
         concurrency: 1,
         ..opts()
     };

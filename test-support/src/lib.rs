@@ -124,8 +124,29 @@ impl MariaDb {
             String::from_utf8_lossy(&install.stderr)
         );
         let port = free_port();
-        let socket = dir.path().join("mysql.sock");
-        let log = dir.path().join("error.log");
+        let mut db = MariaDb {
+            dir,
+            port,
+            child: None,
+        };
+        db.launch();
+        db.sql(&format!(
+            "CREATE USER 'tier'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON *.* TO 'tier'@'127.0.0.1';"
+        ));
+        db
+    }
+
+    /// Start `mariadbd` on the existing datadir and port; wait until it answers.
+    fn launch(&mut self) {
+        let data = self.dir.path().join("data");
+        let tmp = self.dir.path().join("tmp");
+        let root_user: Vec<&str> = if is_root() {
+            vec!["--user=root"]
+        } else {
+            vec![]
+        };
+        let socket = self.dir.path().join("mysql.sock");
+        let log = self.dir.path().join("error.log");
         let child = Command::new(find_bin(&["mariadbd", "mysqld"]))
             .arg("--no-defaults")
             .args(&root_user)
@@ -133,9 +154,9 @@ impl MariaDb {
             .arg(format!("--socket={}", socket.display()))
             .arg(format!(
                 "--pid-file={}",
-                dir.path().join("mysqld.pid").display()
+                self.dir.path().join("mysqld.pid").display()
             ))
-            .arg(format!("--port={port}"))
+            .arg(format!("--port={}", self.port))
             .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--bind-address=127.0.0.1",
@@ -149,17 +170,17 @@ impl MariaDb {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn mariadbd");
-        let mut db = MariaDb {
-            dir,
-            port,
-            child: Some(child),
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if db.sql_quiet("SELECT 1").is_ok() {
+            if self.sql_quiet("SELECT 1").is_ok() {
                 break;
             }
-            if let Some(status) = db.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!(
                     "mariadbd exited with {status}: {}",
                     std::fs::read_to_string(&log).unwrap_or_default()
@@ -172,10 +193,13 @@ impl MariaDb {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        db.sql(&format!(
-            "CREATE USER 'tier'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON *.* TO 'tier'@'127.0.0.1';"
-        ));
-        db
+    }
+
+    /// Start the server again after [`MariaDb::kill`], same data and port (as after a
+    /// crash: InnoDB recovers and rolls back what was not committed).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
     }
 
     /// TCP port.
