@@ -193,6 +193,11 @@ pub async fn build(
             if let Some(task) = create.take() {
                 task.abort();
             }
+            tracing::info!(
+                polls,
+                elapsed_s = start.elapsed().as_secs_f64(),
+                "engine build complete"
+            );
             failpoint("build.done");
             let merge_at = merge_done.unwrap_or_else(Instant::now);
             return Ok(BuildReport {

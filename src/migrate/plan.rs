@@ -185,7 +185,22 @@ pub async fn plan(day: Day, input: &PlanInput<'_>) -> Result<DayPlan> {
             bytes: files.iter().map(|f| f.file_size).sum(),
         });
     }
-    let stage_bytes = check_segments(input.short_storage, &all, &input_files)?;
+    // Thousands of folder listings: off the async workers.
+    let stage_bytes = {
+        let (root, all, input_files) = (
+            input.short_storage.to_path_buf(),
+            all.clone(),
+            input_files.clone(),
+        );
+        let at = root.clone();
+        tokio::task::spawn_blocking(move || check_segments(&root, &all, &input_files))
+            .await
+            .map_err(|e| Error::Io {
+                op: "check segment folders",
+                path: at,
+                source: std::io::Error::other(e.to_string()),
+            })??
+    };
     let long_term = long_term_state(day, input, &ids, &partitions).await?;
     Ok(DayPlan {
         day,
@@ -241,6 +256,14 @@ fn check_segments(root: &Path, all: &[FileRow], input: &[FileRow]) -> Result<u64
             .or_default()
             .push(f);
     }
+    // Every row (any type) by segment: which names a folder may hold.
+    let mut all_by_segment: BTreeMap<(&str, &str), Vec<&FileRow>> = BTreeMap::new();
+    for f in all {
+        all_by_segment
+            .entry((&f.table_id, &f.segment_id))
+            .or_default()
+            .push(f);
+    }
     let mut total = 0u64;
     for ((table, seg), rows) in by_segment {
         let dir = root.join("db").join("tables").join(table).join(seg);
@@ -254,10 +277,7 @@ fn check_segments(root: &Path, all: &[FileRow], input: &[FileRow]) -> Result<u64
         })?;
         let mut known: BTreeSet<String> =
             SEGMENT_SIDE_FILES.iter().map(|s| s.to_string()).collect();
-        for f in all
-            .iter()
-            .filter(|f| f.table_id == table && f.segment_id == seg)
-        {
+        for f in all_by_segment.get(&(table, seg)).into_iter().flatten() {
             known.insert(f.file_id.clone());
             known.extend(raw_names(f));
         }
