@@ -200,6 +200,13 @@ pub struct RotateOptions {
     pub dry_run: bool,
 }
 
+/// Whether `day` is past the retention: more than `retention_days` days before `today`.
+/// Today, yesterday and future days never are, whatever the retention says.
+pub fn due_for_drop(today: Day, day: Day, retention_days: u32) -> bool {
+    let min_age = i64::from(retention_days.max(1)) + 1;
+    (today.0 - day.0).num_days() >= min_age
+}
+
 /// Rotate the partitions of `collection` on `engine` (the short-term writable node).
 pub async fn rotate<C: DayCheck>(
     engine: &Engine,
@@ -229,16 +236,13 @@ pub async fn rotate<C: DayCheck>(
         }
         day = day.succ();
     }
-    // Today and yesterday are never dropped, whatever the retention says.
-    let min_age = i64::from(opts.retention_days.max(1)) + 1;
     let mut dated: Vec<(Day, String)> = existing
         .iter()
         .filter_map(|t| tags.parse(t).map(|d| (d, t.clone())))
         .collect();
     dated.sort();
     for (day, tag) in dated {
-        let age = (opts.today.0 - day.0).num_days();
-        if age < min_age {
+        if !due_for_drop(opts.today, day, opts.retention_days) {
             report.retained.push(tag);
             continue;
         }
@@ -272,5 +276,19 @@ mod tests {
                 .contains("retention_days")
         );
         assert!(PartitionsConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn today_yesterday_and_the_future_are_never_due() {
+        let d = |s: &str| s.parse::<Day>().unwrap();
+        let today = d("2026-11-26");
+        for retention in [0, 1, 2] {
+            assert!(!due_for_drop(today, today, retention));
+            assert!(!due_for_drop(today, d("2026-11-25"), retention));
+            assert!(!due_for_drop(today, d("2026-11-27"), retention));
+        }
+        assert!(due_for_drop(today, d("2026-11-24"), 1));
+        assert!(!due_for_drop(today, d("2026-11-24"), 2));
+        assert!(due_for_drop(today, d("2026-11-23"), 2));
     }
 }

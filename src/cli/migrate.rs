@@ -202,7 +202,12 @@ mod tests {
         let e = array_day(&days, Some("5")).unwrap_err();
         assert_eq!(e.exit_code(), exit::BAD_INPUT);
         assert!(e.to_string().contains("AWS_BATCH_JOB_ARRAY_INDEX=5"), "{e}");
-        assert!(array_day(&days, None).unwrap_err().to_string().contains("not set"));
+        assert!(
+            array_day(&days, None)
+                .unwrap_err()
+                .to_string()
+                .contains("not set")
+        );
         assert!(array_day(&days, Some("x")).is_err());
     }
 }
