@@ -30,6 +30,10 @@ pub struct BatchConfig {
     /// Longest delay between status polls, seconds.
     #[serde(default = "default_poll_max")]
     pub poll_max_secs: f64,
+    /// Where the job uploads its JSON reports (the job's `REPORT_TARGET`: `s3://bucket/prefix`
+    /// or `file:///dir`); when set, notices include the rows and bytes migrated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_target: Option<String>,
 }
 
 fn default_wait_timeout() -> u64 {
@@ -58,6 +62,13 @@ impl BatchConfig {
         if let Some(e) = &self.endpoint {
             url::Url::parse(e)
                 .map_err(|err| Error::Config(format!("key `batch.endpoint`: `{e}`: {err}")))?;
+        }
+        if let Some(t) = &self.report_target {
+            if !(t.starts_with("s3://") || t.starts_with("file://")) {
+                return Err(Error::Config(format!(
+                    "key `batch.report_target`: `{t}` must start with s3:// or file://"
+                )));
+            }
         }
         let ok = |v: f64| v.is_finite() && v > 0.0 && v <= 3600.0;
         if !ok(self.poll_initial_secs) || !ok(self.poll_max_secs) {

@@ -9,6 +9,7 @@
 pub mod aws;
 mod config;
 mod name;
+pub mod report;
 #[cfg(test)]
 mod tests;
 

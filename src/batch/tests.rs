@@ -89,6 +89,7 @@ fn cfg() -> BatchConfig {
         wait_timeout_secs: 60,
         poll_initial_secs: 2.0,
         poll_max_secs: 30.0,
+        report_target: None,
     }
 }
 

@@ -141,6 +141,18 @@ async fn submit_and_wait<B: BatchApi>(
         exit::FAILURE
     };
     let duration = job_duration(&info).unwrap_or_else(|| started.elapsed());
+    let totals = match &batch_config.report_target {
+        None => None,
+        Some(target) => batch::report::job_totals(
+            target,
+            config.backup.as_ref(),
+            &info.id,
+            submitted.request.array_size,
+        )
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "job report not readable; notice without rows and bytes"))
+        .ok(),
+    };
     if args.json {
         println!(
             "{}",
@@ -154,6 +166,8 @@ async fn submit_and_wait<B: BatchApi>(
                 "log_stream": info.log_stream,
                 "container_exit_code": info.exit_code,
                 "duration_secs": duration.as_secs_f64(),
+                "rows": totals.map(|t| t.rows),
+                "bytes": totals.map(|t| t.bytes),
                 "exit_code": code,
             }))
             .expect("serializes")
@@ -167,7 +181,10 @@ async fn submit_and_wait<B: BatchApi>(
             info.log_stream.as_deref().unwrap_or("none")
         );
     }
-    notify::notify(config, &notice_for(collection, days, &info, duration)).await;
+    let mut notice = notice_for(collection, days, &info, duration);
+    notice.rows = totals.map(|t| t.rows);
+    notice.bytes = totals.map(|t| t.bytes);
+    notify::notify(config, &notice).await;
     Ok(code)
 }
 
@@ -180,8 +197,8 @@ fn job_duration(info: &JobInfo) -> Option<Duration> {
     }
 }
 
-/// The Slack notice of a finished job. Rows and bytes are not included: they are in the
-/// job's JSON report, which the job uploads next to its logs.
+/// The Slack notice of a finished job (rows and bytes are added by the caller when the
+/// job's reports are readable).
 pub fn notice_for(collection: &str, days: &[Day], info: &JobInfo, duration: Duration) -> Notice {
     let failed = info.state != JobState::Succeeded;
     let mut extra = Vec::new();
