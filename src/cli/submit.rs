@@ -52,10 +52,10 @@ pub async fn run(config: &Config, args: &SubmitArgs) -> Result<i32> {
     match result {
         Ok(code) => Ok(code),
         Err((job_id, e)) => {
-            let status = if e.exit_code() == exit::TIMEOUT {
-                "TIMEOUT"
-            } else {
-                "NOT SUBMITTED"
+            let status = match (&job_id, e.exit_code()) {
+                (_, exit::TIMEOUT) => "TIMEOUT",
+                (Some(_), _) => "UNKNOWN (watch failed)",
+                (None, _) => "NOT SUBMITTED",
             };
             let notice = Notice {
                 level: Level::Failure,
