@@ -27,6 +27,35 @@ pub const ENV_PREFIX: &str = "MILVUS_TIER_";
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap a value read from the environment or a file.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value of `secret`, else the first line of `file`, else None; `key` names the
+    /// setting in errors.
+    pub fn resolve(
+        secret: Option<&Secret>,
+        file: Option<&Path>,
+        key: &str,
+    ) -> Result<Option<Secret>> {
+        match (secret, file) {
+            (Some(s), _) => Ok(Some(s.clone())),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f).map_err(|e| {
+                    Error::Config(format!(
+                        "key `{key}_file`: cannot read {}: {e}",
+                        f.display()
+                    ))
+                })?;
+                Ok(Some(Secret(
+                    text.lines().next().unwrap_or_default().trim().to_string(),
+                )))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The secret itself, for building a connection; never print it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -64,6 +93,15 @@ pub struct Config {
     /// Time limits, concurrency, bandwidth.
     #[serde(default)]
     pub limits: Limits,
+    /// AWS Batch queue and job definition for `submit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::batch::BatchConfig>,
+    /// Slack notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<crate::notify::SlackConfig>,
+    /// Short-term partition rotation.
+    #[serde(default)]
+    pub partitions: crate::partitions::PartitionsConfig,
 }
 
 /// One Milvus cluster: its metadata database, storage and collection.
@@ -86,6 +124,10 @@ pub struct ClusterConfig {
     /// Optional for the long-term cluster (defaults to the short-term one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_tag_format: Option<TagFormat>,
+    /// Milvus HTTP API base URL of the cluster's writable node (port 19121); needed by
+    /// `partitions rotate` on the short-term cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_url: Option<String>,
 }
 
 /// The local build engine.
@@ -244,6 +286,20 @@ impl Config {
                 )));
             }
         }
+        for key in crate::notify::SECRET_KEYS {
+            let from_file = figment
+                .find_metadata(key)
+                .and_then(|m| m.source.as_ref().and_then(|s| s.file_path()))
+                .is_some();
+            if from_file {
+                return Err(Error::Config(format!(
+                    "key `{key}` in {}: secrets must come from the environment ({}{}) or {key}_file, not the TOML file",
+                    path.display(),
+                    ENV_PREFIX,
+                    key.replace('.', "__").to_ascii_uppercase()
+                )));
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -291,6 +347,17 @@ impl Config {
                     b.target
                 )));
             }
+        }
+        if let Some(b) = &self.batch {
+            b.validate()?;
+        }
+        if let Some(s) = &self.slack {
+            s.validate()?;
+        }
+        self.partitions.validate()?;
+        if let Some(u) = &self.short_term.http_url {
+            url::Url::parse(u)
+                .map_err(|e| Error::Config(format!("key `short_term.http_url`: `{u}`: {e}")))?;
         }
         if self.limits.copy_concurrency == 0 {
             return Err(Error::Config(
@@ -389,6 +456,12 @@ impl Config {
         c.engine.http_url = redact::url(&c.engine.http_url);
         if let Some(b) = c.backup.as_mut() {
             b.target = redact::url(&b.target);
+        }
+        for u in [&mut c.short_term.http_url, &mut c.long_term.http_url]
+            .into_iter()
+            .flatten()
+        {
+            *u = redact::url(u);
         }
         toml::to_string_pretty(&c)
             .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))

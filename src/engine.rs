@@ -1,6 +1,7 @@
 //! HTTP client for the local Milvus 1.1.1 build engine (web API, port 19121).
 //!
-//! Only what the build step needs: health, create_index, flush, compact. Idempotent calls
+//! What the build step needs (health, create_index, flush, compact) and partition
+//! listing, creation and dropping for `partitions rotate`. Idempotent calls
 //! are retried a few times on 5xx and connection errors; every error says which call failed
 //! and how (unreachable, HTTP status with Milvus's error JSON, or a malformed reply), so a
 //! migration can tell an engine fault from success or a timeout.
@@ -153,6 +154,73 @@ impl Engine {
             Some(body),
             Duration::from_secs(600),
             true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /collections/{name}/partitions`, every page: the partition tags
+    /// (`_default` included, as Milvus lists it).
+    pub async fn list_partitions(&self, collection: &str) -> Result<Vec<String>, EngineError> {
+        const PAGE: usize = 100;
+        let mut tags = Vec::new();
+        loop {
+            let path = format!(
+                "/collections/{collection}/partitions?offset={}&page_size={PAGE}",
+                tags.len()
+            );
+            let v = self
+                .call(
+                    "list_partitions",
+                    reqwest::Method::GET,
+                    &path,
+                    None,
+                    Duration::from_secs(30),
+                    true,
+                )
+                .await?;
+            let page: Vec<String> = v["partitions"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p["partition_tag"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let count = v["count"].as_u64().unwrap_or(0) as usize;
+            let done = page.is_empty();
+            tags.extend(page);
+            if done || tags.len() >= count {
+                return Ok(tags);
+            }
+        }
+    }
+
+    /// `POST /collections/{name}/partitions {"partition_tag"}`.
+    pub async fn create_partition(&self, collection: &str, tag: &str) -> Result<(), EngineError> {
+        let path = format!("/collections/{collection}/partitions");
+        self.call(
+            "create_partition",
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "partition_tag": tag })),
+            Duration::from_secs(60),
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `DELETE /collections/{name}/partitions {"partition_tag"}`.
+    pub async fn drop_partition(&self, collection: &str, tag: &str) -> Result<(), EngineError> {
+        let path = format!("/collections/{collection}/partitions");
+        self.call(
+            "drop_partition",
+            reqwest::Method::DELETE,
+            &path,
+            Some(json!({ "partition_tag": tag })),
+            Duration::from_secs(60),
+            false,
         )
         .await
         .map(|_| ())

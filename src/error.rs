@@ -160,6 +160,14 @@ pub enum Error {
     #[error("{0}")]
     Copy(#[from] crate::segments::CopyError),
 
+    /// The AWS Batch API failed or could not be reached.
+    #[error("{0}")]
+    Batch(String),
+
+    /// A Batch job for the same collection and day is already queued or running.
+    #[error("{0}")]
+    DuplicateJob(String),
+
     /// An I/O error on a named file.
     #[error("{op} {path}: {source}")]
     Io {
@@ -182,7 +190,7 @@ impl Error {
             | Error::CollectionNotFound { .. }
             | Error::NoPartition { .. }
             | Error::BadInput(_) => exit::BAD_INPUT,
-            Error::LockHeld(_) | Error::LockLost(_) => exit::LOCKED,
+            Error::LockHeld(_) | Error::LockLost(_) | Error::DuplicateJob(_) => exit::LOCKED,
             Error::Timeout(_) => exit::TIMEOUT,
             Error::Conflict(_) => exit::MISMATCH,
             _ => exit::FAILURE,

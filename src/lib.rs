@@ -4,6 +4,7 @@
 //! The library holds the logic; the `milvus-tier` binary parses arguments, calls it and
 //! maps errors to exit codes. Data flows one way: plan → stage → build → publish → backup.
 
+pub mod batch;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -15,6 +16,8 @@ pub mod journal;
 pub mod lock;
 pub mod meta;
 pub mod migrate;
+pub mod notify;
+pub mod partitions;
 pub mod progress;
 pub mod redact;
 pub mod segments;

@@ -20,6 +20,10 @@ pub struct MigrateArgs {
     /// Last day of a range.
     #[arg(long, requires = "from")]
     pub to: Option<String>,
+    /// With --from/--to: run only day `from + $AWS_BATCH_JOB_ARRAY_INDEX` (a child of the
+    /// Batch array job `submit` makes for a range).
+    #[arg(long, requires = "from")]
+    pub day_from_array_index: bool,
     /// Print the plan and write nothing anywhere.
     #[arg(long)]
     pub dry_run: bool,
@@ -54,14 +58,42 @@ pub fn days(
     Ok(days)
 }
 
+/// Environment variable AWS Batch sets in each child of an array job (0-based).
+pub const ARRAY_INDEX_ENV: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
+
+/// The day of an array job's child: `days[index]`.
+pub fn array_day(days: &[Day], index: Option<&str>) -> Result<Day> {
+    let raw = index.ok_or_else(|| {
+        crate::Error::Usage(format!(
+            "--day-from-array-index: {ARRAY_INDEX_ENV} is not set (this runs as a child of a Batch array job)"
+        ))
+    })?;
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| days.get(i).copied())
+        .ok_or_else(|| {
+            crate::Error::Usage(format!(
+                "--day-from-array-index: {ARRAY_INDEX_ENV}={raw} is not an index into the {} day(s) of the range",
+                days.len()
+            ))
+        })
+}
+
 /// Run the days in order; stop at the first failure.
 pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Result<i32> {
-    let days = days(
+    let mut days = days(
         config,
         args.date.as_deref(),
         args.from.as_deref(),
         args.to.as_deref(),
     )?;
+    if args.day_from_array_index {
+        days = vec![array_day(
+            &days,
+            std::env::var(ARRAY_INDEX_ENV).ok().as_deref(),
+        )?];
+    }
     let opts = MigrateOptions {
         dry_run: args.dry_run,
         progress,
@@ -156,5 +188,28 @@ fn print_text(r: &DayReport) {
                 format!("  blake3 {}", &s.digest[..16.min(s.digest.len())])
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_array_child_picks_its_day_by_index() {
+        let d = |s: &str| s.parse::<Day>().unwrap();
+        let days = Day::range(d("2026-11-20"), d("2026-11-24")).unwrap();
+        assert_eq!(array_day(&days, Some("0")).unwrap(), d("2026-11-20"));
+        assert_eq!(array_day(&days, Some("4")).unwrap(), d("2026-11-24"));
+        let e = array_day(&days, Some("5")).unwrap_err();
+        assert_eq!(e.exit_code(), exit::BAD_INPUT);
+        assert!(e.to_string().contains("AWS_BATCH_JOB_ARRAY_INDEX=5"), "{e}");
+        assert!(
+            array_day(&days, None)
+                .unwrap_err()
+                .to_string()
+                .contains("not set")
+        );
+        assert!(array_day(&days, Some("x")).is_err());
     }
 }

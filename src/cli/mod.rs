@@ -5,8 +5,12 @@
 mod config_check;
 mod meta_show;
 mod migrate;
+mod partitions;
+mod submit;
 
 use std::path::PathBuf;
+
+pub use submit::notice_for as submit_notice;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +57,19 @@ pub enum Command {
     Meta(MetaCommand),
     /// Move one day (or a range) from short-term to long-term: plan, stage, build, publish.
     Migrate(migrate::MigrateArgs),
+    /// Run the migration of a day (or a range, as an array job) on AWS Batch; `--wait`
+    /// watches it and notifies Slack.
+    Submit(submit::SubmitArgs),
+    /// Manage the short-term cluster's daily partitions.
+    #[command(subcommand)]
+    Partitions(PartitionsCommand),
+}
+
+/// `partitions` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PartitionsCommand {
+    /// Create the coming days' partitions; drop old ones confirmed in long-term.
+    Rotate(partitions::RotateArgs),
 }
 
 /// `config` subcommands.
@@ -97,6 +114,10 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Config(ConfigCommand::Check) => config_check::run(&cli.config, &config).await,
         Command::Meta(MetaCommand::Show(args)) => meta_show::run(&config, &args).await,
         Command::Migrate(args) => migrate::run(&config, &args, progress_for(cli.log_format)).await,
+        Command::Submit(args) => submit::run(&config, &args).await,
+        Command::Partitions(PartitionsCommand::Rotate(args)) => {
+            partitions::run(&config, &args).await
+        }
     };
     match result {
         Ok(code) => code,

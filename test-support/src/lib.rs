@@ -5,8 +5,10 @@
 //! server is separate, so a test can stop one (say, long-term) in the middle of a run.
 
 pub mod moto;
+pub mod slack;
 
 pub use moto::Moto;
+pub use slack::SlackServer;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -96,6 +96,31 @@ impl Moto {
         );
     }
 
+    /// Create IAM role `name` (Batch compute environments need one); returns its ARN.
+    pub fn iam_role(&self, name: &str) -> String {
+        let body = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument=%7B%7D"
+        );
+        // moto routes unsigned requests by the service named in the credential scope.
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        assert!(
+            self.http_request(
+                "POST",
+                "/",
+                Some(&body),
+                &[
+                    ("Authorization", auth.as_str()),
+                    ("Content-Type", "application/x-www-form-urlencoded")
+                ]
+            ),
+            "moto CreateRole failed: {}",
+            self.log_text()
+        );
+        format!("arn:aws:iam::123456789012:role/{name}")
+    }
+
     /// The server's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -109,16 +134,30 @@ impl Moto {
         }
     }
 
-    /// A minimal blocking HTTP/1.1 request; true on a 2xx answer.
+    /// A minimal blocking HTTP/1.1 request with a JSON content type; true on a 2xx answer.
     fn http_ok(&self, method: &str, path: &str, body: Option<&str>) -> bool {
+        self.http_request(method, path, body, &[("Content-Type", "application/json")])
+    }
+
+    fn http_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> bool {
         use std::io::{Read, Write};
         let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
         let body = body.unwrap_or("");
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         if s.write_all(req.as_bytes()).is_err() {
