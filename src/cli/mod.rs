@@ -2,9 +2,13 @@
 //!
 //! The library computes typed reports; these modules only format them as text or JSON.
 
+mod backup;
 mod config_check;
+mod gc;
 mod meta_show;
 mod migrate;
+mod restore;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -53,6 +57,14 @@ pub enum Command {
     Meta(MetaCommand),
     /// Move one day (or a range) from short-term to long-term: plan, stage, build, publish.
     Migrate(migrate::MigrateArgs),
+    /// Back up already-published days to the configured backup target.
+    Backup(backup::BackupArgs),
+    /// Restore backed-up days into long-term (same publish as migrate).
+    Restore(restore::RestoreArgs),
+    /// Check published days: long-term rows, files, backup and short-term counts.
+    Verify(verify::VerifyArgs),
+    /// Remove segment folders on long-term storage that no row needs.
+    Gc(gc::GcArgs),
 }
 
 /// `config` subcommands.
@@ -97,6 +109,10 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Config(ConfigCommand::Check) => config_check::run(&cli.config, &config).await,
         Command::Meta(MetaCommand::Show(args)) => meta_show::run(&config, &args).await,
         Command::Migrate(args) => migrate::run(&config, &args).await,
+        Command::Backup(args) => backup::run(&config, &args).await,
+        Command::Restore(args) => restore::run(&config, &args).await,
+        Command::Verify(args) => verify::run(&config, &args).await,
+        Command::Gc(args) => gc::run(&config, &args).await,
     };
     match result {
         Ok(code) => code,
