@@ -14,6 +14,7 @@ use milvus_tier::journal::{Entry, Journal, State, Step};
 use milvus_tier::meta::{FileRow, FileType, MetaDb, TableRow, WriteMode};
 use serde_json::Value;
 use test_support::moto::Moto;
+use test_support::proxy::FaultyProxy;
 
 const D1: &str = "2026-11-20";
 const D2: &str = "2026-11-21";
@@ -424,8 +425,20 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
         !first.keys().any(|k| k.ends_with("manifest.json")),
         "manifest is written last"
     );
+    let log_mark = moto.log_text().len();
     let (o, json) = c.run("backup", &["--date", D1], &[]);
     ok(&o, &json);
+    let log = moto.log_text()[log_mark..].to_string();
+    assert!(
+        log.contains(&format!("\"PUT /bak/{day_prefix}manifest.json?")),
+        "moto's request log: {log}"
+    );
+    for k in first.keys() {
+        assert!(
+            !log.contains(&format!("\"PUT /bak/{k}?")),
+            "{k} was uploaded again"
+        );
+    }
     let b = step(&json["days"][0], "backup");
     let total = b["files"].as_u64().unwrap();
     let second = stamps(&ep, "bak", &day_prefix).await;
@@ -433,8 +446,28 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
     for (k, v) in &first {
         assert_eq!(second.get(k), Some(v), "{k} was uploaded again");
     }
+    // S3 answers 503 to every third request: the SDK's retries carry the day through.
+    let flaky = FaultyProxy::start(moto.port(), 3);
+    c.set_backup(
+        &s3::backup_toml("bak", "p", &flaky.endpoint())
+            .replace("max_attempts = 2", "max_attempts = 4"),
+    );
     let (o, json) = c.migrate(&["--date", D2]);
     ok(&o, &json);
+    assert_eq!(step(&json["days"][0], "backup")["outcome"], "done");
+    assert!(flaky.failed() > 0, "{} requests", flaky.requests());
+    // Every request fails: a clear failure once the attempts are spent.
+    let down = FaultyProxy::start(moto.port(), 1);
+    c.set_backup(&s3::backup_toml("bak", "p", &down.endpoint()));
+    let (o, _) = c.run("backup", &["--date", D2], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("backup store s3://bak"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(down.requests(), 2, "max_attempts = 2");
+    c.set_backup(&s3::backup_toml("bak", "p", &ep));
 
     // Restore refusals on an empty long-term: each names the manifest or object, writes nothing.
     wipe_long_term(&c).await;

@@ -166,10 +166,9 @@ pub async fn restore_day(
         Duration::from_secs(120),
     )
     .await??;
-    let staging = long_storage.join(format!(
-        ".milvus-tier-restore-{target}-{day}-{}",
-        std::process::id()
-    ));
+    let stem = format!(".milvus-tier-restore-{target}-{day}-");
+    remove_stale_staging(&long_storage, &stem).await;
+    let staging = long_storage.join(format!("{stem}{}", std::process::id()));
     let result = restore_locked(
         config,
         &RestoreCtx {
@@ -200,6 +199,22 @@ pub async fn restore_day(
     result?;
     report.outcome = RestoreOutcome::Restored;
     Ok(report)
+}
+
+/// Staging folders of this day left by a crashed restore (the lease is held: no other
+/// restore of the day runs). Best effort: a leftover only costs space.
+async fn remove_stale_staging(root: &Path, stem: &str) {
+    let Ok(mut rd) = tokio::fs::read_dir(root).await else {
+        return;
+    };
+    while let Ok(Some(e)) = rd.next_entry().await {
+        if e.file_name().to_string_lossy().starts_with(stem) {
+            tracing::warn!(folder = %e.path().display(), "removing the staging folder of an interrupted restore");
+            if let Err(err) = tokio::fs::remove_dir_all(e.path()).await {
+                tracing::warn!(folder = %e.path().display(), error = %err, "could not remove it");
+            }
+        }
+    }
 }
 
 struct RestoreCtx<'a> {
