@@ -12,6 +12,9 @@
 //!   before the segment folder is renamed into place.
 //! - `segments.before_rename`: just before a temporary segment folder is renamed to its
 //!   final name.
+//! - `backup.after_file`: after each file uploaded to the backup target.
+//! - `backup.before_manifest`: after every file of a day is in the backup, before its
+//!   manifest is written.
 
 /// Environment variable holding the name of the failpoint to crash at.
 pub const ENV_VAR: &str = "MILVUS_TIER_FAILPOINT";

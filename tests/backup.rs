@@ -425,20 +425,44 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
         !first.keys().any(|k| k.ends_with("manifest.json")),
         "manifest is written last"
     );
+    // Killed again with every file up but before the manifest: still incomplete.
     let log_mark = moto.log_text().len();
-    let (o, json) = c.run("backup", &["--date", D1], &[]);
-    ok(&o, &json);
+    let o = c
+        .command("backup")
+        .args(["--date", D1])
+        .env("MILVUS_TIER_FAILPOINT", "backup.before_manifest")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(6), "{}", stderr(&o));
     let log = moto.log_text()[log_mark..].to_string();
-    assert!(
-        log.contains(&format!("\"PUT /bak/{day_prefix}manifest.json?")),
-        "moto's request log: {log}"
-    );
     for k in first.keys() {
         assert!(
             !log.contains(&format!("\"PUT /bak/{k}?")),
             "{k} was uploaded again"
         );
     }
+    let all = stamps(&ep, "bak", &day_prefix).await;
+    assert!(all.len() > first.len(), "the rest was uploaded");
+    assert!(
+        !all.keys().any(|k| k.ends_with("manifest.json")),
+        "manifest is written last"
+    );
+    // The rerun writes only the manifest.
+    let log_mark = moto.log_text().len();
+    let (o, json) = c.run("backup", &["--date", D1], &[]);
+    ok(&o, &json);
+    let log = moto.log_text()[log_mark..].to_string();
+    assert_eq!(
+        log.matches("\"PUT ").count(),
+        1,
+        "only the manifest is sent: {log}"
+    );
+    assert!(
+        log.contains(&format!("\"PUT /bak/{day_prefix}manifest.json?")),
+        "moto's request log: {log}"
+    );
+    assert_eq!(step(&json["days"][0], "backup")["outcome"], "verified");
+    let first = all;
     let b = step(&json["days"][0], "backup");
     let total = b["files"].as_u64().unwrap();
     let second = stamps(&ep, "bak", &day_prefix).await;
@@ -677,4 +701,22 @@ async fn folder_backend_and_gc() {
     assert_eq!(snapshot(&c).await, before, "referenced folders untouched");
     let (o, json) = c.run("verify", &["--from", D1, "--to", D2, "--deep"], &[]);
     ok(&o, &json);
+
+    // Restore under another collection name into an empty long-term.
+    long.close().await;
+    wipe_long_term(&c).await;
+    let (o, json) = c.run("restore", &["--date", D1, "--to-collection", "copy"], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["collection"], "copy");
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let coll = long
+        .collection("copy")
+        .await
+        .unwrap()
+        .expect("collection row created");
+    assert_eq!(coll.dimension, DIM as i64);
+    let parts = long.partitions("copy").await.unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].partition_tag, format!("day_{D1}"));
+    assert!(long.collection(COLL_LONG).await.unwrap().is_none());
 }
