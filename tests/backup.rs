@@ -579,6 +579,32 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
     let (o, json) = c.run("verify", &["--from", D1, "--to", D2, "--deep"], &[]);
     ok(&o, &json);
     assert!(json["days"][0]["short_term_checked"].as_bool().unwrap());
+
+    // Short-term counts disagree with long-term's (rows written to the day after migrate).
+    let short = MetaDb::connect(&c.short_url).await.unwrap();
+    let part = short
+        .partitions_tagged(COLL_SHORT, &format!("day_{D2}"))
+        .await
+        .unwrap()
+        .remove(0);
+    short.close().await;
+    let bump = |delta: i32| {
+        c.servers[0].sql(&format!(
+            "UPDATE milvus.TableFiles SET row_count = row_count + ({delta}) WHERE table_id = '{}' AND file_type = 1 LIMIT 1",
+            part.table_id
+        ))
+    };
+    bump(5);
+    let (o, json) = c.run("verify", &["--date", D2], &[]);
+    assert_eq!(o.status.code(), Some(5), "{json:#}");
+    assert_eq!(
+        findings(&json),
+        vec![(
+            "count_mismatch".to_string(),
+            format!("partition {} (tag day_{D2})", part.table_id)
+        )]
+    );
+    bump(-5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
