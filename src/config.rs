@@ -166,6 +166,21 @@ pub struct BackupConfig {
     /// Path-style S3 addressing (needed by most S3-compatible servers).
     #[serde(default)]
     pub force_path_style: bool,
+    /// Attempts per S3 request (the SDK's standard retry mode: backoff on 5xx,
+    /// throttling and connection errors).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Parts of one multipart upload sent at once.
+    #[serde(default = "default_part_concurrency")]
+    pub part_concurrency: usize,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+
+fn default_part_concurrency() -> usize {
+    4
 }
 
 /// Time limits, concurrency and bandwidth.
@@ -346,6 +361,12 @@ impl Config {
                     "key `backup.target`: `{}` must start with s3:// or file://",
                     b.target
                 )));
+            }
+            if b.max_attempts == 0 || b.part_concurrency == 0 {
+                return Err(Error::Config(
+                    "keys `backup.max_attempts` and `backup.part_concurrency` must be at least 1"
+                        .into(),
+                ));
             }
         }
         if let Some(b) = &self.batch {

@@ -168,6 +168,24 @@ pub enum Error {
     #[error("{0}")]
     DuplicateJob(String),
 
+    /// The backup store (S3 bucket or backup folder) failed or refused a request.
+    #[error("backup store {target}: {reason}")]
+    Store {
+        /// The object or folder involved (`s3://bucket/key` or a path).
+        target: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A backup manifest is missing, unreadable or of an unknown format.
+    #[error("backup manifest {target}: {reason}")]
+    Manifest {
+        /// The manifest (`s3://bucket/key` or a path).
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// An I/O error on a named file.
     #[error("{op} {path}: {source}")]
     Io {
@@ -192,7 +210,7 @@ impl Error {
             | Error::BadInput(_) => exit::BAD_INPUT,
             Error::LockHeld(_) | Error::LockLost(_) | Error::DuplicateJob(_) => exit::LOCKED,
             Error::Timeout(_) => exit::TIMEOUT,
-            Error::Conflict(_) => exit::MISMATCH,
+            Error::Conflict(_) | Error::Manifest { .. } => exit::MISMATCH,
             _ => exit::FAILURE,
         }
     }

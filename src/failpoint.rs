@@ -12,6 +12,9 @@
 //!   before the segment folder is renamed into place.
 //! - `segments.before_rename`: just before a temporary segment folder is renamed to its
 //!   final name.
+//! - `backup.after_file`: after each file uploaded to the backup target.
+//! - `backup.before_manifest`: after every file of a day is in the backup, before its
+//!   manifest is written.
 
 //!
 //! The variable may add an action after a colon: `NAME` or `NAME:abort` aborts,

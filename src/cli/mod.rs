@@ -2,11 +2,15 @@
 //!
 //! The library computes typed reports; these modules only format them as text or JSON.
 
+mod backup;
 mod config_check;
+mod gc;
 mod meta_show;
 mod migrate;
 mod partitions;
+mod restore;
 mod submit;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -63,6 +67,14 @@ pub enum Command {
     /// Manage the short-term cluster's daily partitions.
     #[command(subcommand)]
     Partitions(PartitionsCommand),
+    /// Back up already-published days to the configured backup target.
+    Backup(backup::BackupArgs),
+    /// Restore backed-up days into long-term (same publish as migrate).
+    Restore(restore::RestoreArgs),
+    /// Check published days: long-term rows, files, backup and short-term counts.
+    Verify(verify::VerifyArgs),
+    /// Remove segment folders on long-term storage that no row needs.
+    Gc(gc::GcArgs),
 }
 
 /// `partitions` subcommands.
@@ -118,6 +130,10 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Partitions(PartitionsCommand::Rotate(args)) => {
             partitions::run(&config, &args).await
         }
+        Command::Backup(args) => backup::run(&config, &args).await,
+        Command::Restore(args) => restore::run(&config, &args).await,
+        Command::Verify(args) => verify::run(&config, &args).await,
+        Command::Gc(args) => gc::run(&config, &args).await,
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! `migrate`: move one day from short-term to long-term. plan → stage → build → publish
-//! (→ backup, a later step). Each step is its own module; typed values flow between them.
+//! → backup (when `[backup]` is configured). Each step is its own module; typed values
+//! flow between them.
 //!
 //! Safe to rerun at any point: one run per collection and day holds a lease; a day already
 //! published is a verified no-op; a crash anywhere leaves long-term either without the
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::backup::{self, store::Store};
 use crate::config::{Config, Tier};
 use crate::day::Day;
 use crate::engine::Engine;
@@ -126,7 +128,7 @@ pub async fn migrate_day(config: &Config, day: Day, opts: &MigrateOptions) -> Da
     }
 }
 
-async fn connect(config: &Config, tier: Tier) -> Result<(MetaDb, PathBuf, String)> {
+pub(crate) async fn connect(config: &Config, tier: Tier) -> Result<(MetaDb, PathBuf, String)> {
     let t = config.tier(tier)?;
     let opts = ConnectOptions {
         timeout: config.connect_timeout(),
@@ -227,6 +229,7 @@ async fn run_locked(
             digest: files_digest.clone(),
             outcome: "verified",
         });
+        backup_step(config, cx, journal, run_id, day, false, steps).await?;
         return Ok(Outcome::AlreadyDone);
     }
     failpoint("plan.done");
@@ -366,8 +369,138 @@ async fn run_locked(
         digest: published.digest.clone(),
         outcome: "done",
     });
+    backup_step(config, cx, journal, run_id, day, true, steps).await?;
     failpoint("migrate.done");
     Ok(Outcome::Migrated)
+}
+
+/// The backup step: when `[backup]` is configured, back the published day up (always after
+/// a fresh publish; otherwise unless the journal already records it done).
+async fn backup_step(
+    config: &Config,
+    cx: &Ctx,
+    journal: &Journal,
+    run_id: &str,
+    day: Day,
+    fresh: bool,
+    steps: &mut Vec<StepReport>,
+) -> Result<()> {
+    let Some(bcfg) = &config.backup else {
+        return Ok(());
+    };
+    let day_s = day.to_string();
+    if !fresh
+        && let Some(e) = journal
+            .get(&cx.long_collection, &day_s, Step::Backup)
+            .await?
+        && e.state == State::Done
+    {
+        steps.push(StepReport {
+            step: "backup",
+            seconds: 0.0,
+            files: e.files as usize,
+            rows: e.rows,
+            bytes: e.bytes as u64,
+            digest: e.checksum_digest.clone(),
+            outcome: "skipped",
+        });
+        return Ok(());
+    }
+    let t = Instant::now();
+    let store = Store::open(bcfg).await?;
+    mark(
+        journal,
+        &cx.long_collection,
+        &day_s,
+        Step::Backup,
+        State::Running,
+        run_id,
+        None,
+    )
+    .await?;
+    let tag = config.tier(Tier::LongTerm)?.tag_format.tag(day);
+    let r = backup::backup_day(&backup::BackupInput {
+        collection: &cx.long_collection,
+        day: &day_s,
+        tag: &tag,
+        long: &cx.long,
+        long_storage: &cx.long_storage,
+        journal,
+        store: &store,
+        concurrency: config.limits.copy_concurrency,
+    })
+    .await?;
+    mark(
+        journal,
+        &cx.long_collection,
+        &day_s,
+        Step::Backup,
+        State::Done,
+        run_id,
+        Some((r.files, r.rows, r.bytes, &r.digest)),
+    )
+    .await?;
+    steps.push(StepReport {
+        step: "backup",
+        seconds: t.elapsed().as_secs_f64(),
+        files: r.files,
+        rows: r.rows,
+        bytes: r.bytes_uploaded,
+        digest: r.digest.clone(),
+        outcome: if r.uploaded == 0 { "verified" } else { "done" },
+    });
+    Ok(())
+}
+
+/// Back up one already-published day (`milvus-tier backup`): reads long-term rows and
+/// storage, holds the day's lease, journals the step. Errors become a failed report.
+pub async fn backup_published_day(config: &Config, day: Day) -> DayReport {
+    let collection = config.long_term.collection.clone();
+    let mut steps = Vec::new();
+    let result = async {
+        let Some(_) = &config.backup else {
+            return Err(Error::Config(
+                "no [backup] section: set backup.target to back up".into(),
+            ));
+        };
+        let (long, long_storage, long_collection) = connect(config, Tier::LongTerm).await?;
+        let journal = Journal::open(&long).await?;
+        let holder = format!("{}:{}:{}", hostname(), std::process::id(), run_id());
+        let lock_name = format!("migrate/{long_collection}/{day}");
+        let lease = Lease::acquire(&long, &lock_name, &holder, Duration::from_secs(120)).await??;
+        let cx = Ctx {
+            short: long.clone(),
+            long,
+            local: None,
+            short_storage: PathBuf::new(),
+            long_storage,
+            local_storage: PathBuf::new(),
+            short_collection: String::new(),
+            long_collection,
+        };
+        let r = backup_step(config, &cx, &journal, &holder, day, true, &mut steps).await;
+        if let Err(e) = &r
+            && let Err(je) = record_failure(&journal, &cx.long_collection, day, &holder, e).await
+        {
+            tracing::warn!(error = %je, "could not record the failure in the journal");
+        }
+        lease.release().await?;
+        r
+    }
+    .await;
+    let (outcome, error, exit_code) = match result {
+        Ok(()) => (Outcome::Migrated, None, 0),
+        Err(e) => (Outcome::Failed, Some(e.to_string()), e.exit_code()),
+    };
+    DayReport {
+        day,
+        collection,
+        outcome,
+        plan: None,
+        steps,
+        error,
+        exit_code,
+    }
 }
 
 fn plan_input<'a>(cx: &'a Ctx, tag: String, journal: Option<&'a Journal>) -> PlanInput<'a> {
@@ -383,7 +516,7 @@ fn plan_input<'a>(cx: &'a Ctx, tag: String, journal: Option<&'a Journal>) -> Pla
     }
 }
 
-async fn mark(
+pub(crate) async fn mark(
     journal: &Journal,
     collection: &str,
     day: &str,

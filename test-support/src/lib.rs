@@ -5,6 +5,7 @@
 //! server is separate, so a test can stop one (say, long-term) in the middle of a run.
 
 pub mod moto;
+pub mod proxy;
 pub mod slack;
 
 pub use moto::Moto;

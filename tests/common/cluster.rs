@@ -156,6 +156,18 @@ impl Cluster {
         cmd
     }
 
+    /// Replace the config's `[backup]` section (kept last in the file) with `toml`.
+    pub fn set_backup(&self, toml: &str) {
+        let s = std::fs::read_to_string(&self.config).unwrap();
+        let head = s
+            .split("\n[backup]\n")
+            .next()
+            .unwrap()
+            .trim_end()
+            .to_string();
+        std::fs::write(&self.config, format!("{head}\n\n[backup]\n{toml}\n")).unwrap();
+    }
+
     /// Append TOML to the config file (e.g. a `[backup]` section).
     pub fn append_config(&self, toml: &str) {
         let mut s = std::fs::read_to_string(&self.config).unwrap();
@@ -171,6 +183,11 @@ pub fn strip_password(url: &str) -> String {
 /// Seed two days in short-term (6000 rows each in 2000-row segments), an empty IVF_PQ
 /// long-term collection, and start the local engine.
 pub fn cluster() -> Cluster {
+    cluster_days(2)
+}
+
+/// [`cluster`] with `days` seeded days from 2026-11-20.
+pub fn cluster_days(days: u32) -> Cluster {
     super::init();
     let servers = vec![MariaDb::start(), MariaDb::start(), MariaDb::start()];
     let (short_url, long_url, local_url) = (
@@ -192,7 +209,7 @@ pub fn cluster() -> Cluster {
         "--collection",
         COLL_SHORT,
         "--days",
-        "2",
+        &days.to_string(),
         "--first-day",
         "2026-11-20",
         "--rows-per-day",

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod ops;
+pub mod s3;
 
 use std::path::Path;
 

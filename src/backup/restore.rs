@@ -1,0 +1,390 @@
+//! `restore`: bring a backed-up day back into long-term. Reads the manifest, downloads every
+//! file into a staging folder checking size and BLAKE3, then runs the same publish as
+//! `migrate` (temporary folder names, verify, rename; rows and journal in one transaction,
+//! under the day's lease). Identical rows already in long-term make it a no-op; different
+//! ones a refusal.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::manifest::{Manifest, file_key, manifest_key};
+use super::store::Store;
+use crate::config::{Config, Tier};
+use crate::day::Day;
+use crate::error::{Error, Result};
+use crate::journal::{Journal, State, Step};
+use crate::lock::Lease;
+use crate::meta::{FileRow, MetaDb, TableRow, WriteMode};
+use crate::migrate::{self, publish};
+
+/// Options of a restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Restore into this collection instead of the configured long-term one.
+    pub to_collection: Option<String>,
+    /// Read and check the manifest and long-term; write nothing.
+    pub dry_run: bool,
+}
+
+/// How a day's restore ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreOutcome {
+    /// Files placed and rows inserted.
+    Restored,
+    /// Long-term already holds exactly these rows: nothing done.
+    Identical,
+    /// Dry run: checked only.
+    Planned,
+}
+
+/// What a day's restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// The day.
+    pub day: Day,
+    /// Collection restored into.
+    pub collection: String,
+    /// The manifest read.
+    pub manifest: String,
+    /// How it ended.
+    pub outcome: RestoreOutcome,
+    /// Files in the backup.
+    pub files: usize,
+    /// Bytes in the backup.
+    pub bytes: u64,
+    /// Rows inserted (collection row, partitions, files).
+    pub rows_inserted: usize,
+    /// Combined digest of the files.
+    pub digest: String,
+    /// Whether the collection row was created from the manifest.
+    pub created_collection: bool,
+}
+
+/// Read and check the manifest of `day` of `collection` in `store`.
+pub async fn read_manifest(store: &Store, collection: &str, day: &str) -> Result<Manifest> {
+    let key = manifest_key(collection, day);
+    let target = store.describe(&key);
+    let Some(bytes) = store.get_bytes(&key).await? else {
+        return Err(Error::Manifest {
+            target,
+            reason: "not found: the day has no backup or its backup is incomplete".into(),
+        });
+    };
+    let m = Manifest::parse(&bytes, &target)?;
+    if m.day != day || m.collection != collection {
+        return Err(Error::Manifest {
+            target,
+            reason: format!(
+                "describes collection `{}` day {}, expected `{collection}` day {day}",
+                m.collection, m.day
+            ),
+        });
+    }
+    Ok(m)
+}
+
+/// Restore one day.
+pub async fn restore_day(
+    config: &Config,
+    day: Day,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport> {
+    let Some(bcfg) = &config.backup else {
+        return Err(Error::Config(
+            "no [backup] section: set backup.target to restore".into(),
+        ));
+    };
+    let store = Store::open(bcfg).await?;
+    let (long, long_storage, source) = migrate::connect(config, Tier::LongTerm).await?;
+    let target = opts.to_collection.clone().unwrap_or_else(|| source.clone());
+    let day_s = day.to_string();
+    let m = read_manifest(&store, &source, &day_s).await?;
+    long.check_schema().await?;
+
+    let coll_row = TableRow {
+        id: 0,
+        table_id: target.clone(),
+        ..m.collection_row.clone()
+    };
+    let tables: Vec<TableRow> = m
+        .tables
+        .iter()
+        .map(|t| TableRow {
+            id: 0,
+            owner_table: target.clone(),
+            ..t.clone()
+        })
+        .collect();
+    let files: Vec<FileRow> = m
+        .table_files
+        .iter()
+        .map(|f| FileRow { id: 0, ..f.clone() })
+        .collect();
+    let existing_coll = long.collection(&target).await?;
+    if let Some(c) = &existing_coll
+        && (c.dimension != coll_row.dimension || c.metric_type != coll_row.metric_type)
+    {
+        return Err(Error::Conflict(format!(
+            "long-term collection `{target}` has dimension {} metric {}, the backup of day {day} has dimension {} metric {}",
+            c.dimension, c.metric_type, coll_row.dimension, coll_row.metric_type
+        )));
+    }
+    let mut report = RestoreReport {
+        day,
+        collection: target.clone(),
+        manifest: store.describe(&manifest_key(&source, &day_s)),
+        outcome: RestoreOutcome::Planned,
+        files: m.files.len(),
+        bytes: m.files.iter().map(|f| f.size).sum(),
+        rows_inserted: 0,
+        digest: m.files_digest.clone(),
+        created_collection: false,
+    };
+    if identical_or_absent(&long, &tables, &files, day).await? {
+        report.outcome = RestoreOutcome::Identical;
+        return Ok(report);
+    }
+    if opts.dry_run {
+        return Ok(report);
+    }
+
+    let journal = Journal::open(&long).await?;
+    let holder = format!(
+        "{}:{}:restore-{:x}",
+        migrate::hostname(),
+        std::process::id(),
+        crate::journal::now_micros()
+    );
+    let lease = Lease::acquire(
+        &long,
+        &format!("migrate/{target}/{day}"),
+        &holder,
+        Duration::from_secs(120),
+    )
+    .await??;
+    let stem = format!(".milvus-tier-restore-{target}-{day}-");
+    remove_stale_staging(&long_storage, &stem).await;
+    let staging = long_storage.join(format!("{stem}{}", std::process::id()));
+    let result = restore_locked(
+        config,
+        &RestoreCtx {
+            store: &store,
+            long: &long,
+            long_storage: &long_storage,
+            journal: &journal,
+            lease: &lease,
+            run_id: &holder,
+            staging: &staging,
+            source: &source,
+            target: &target,
+            day: &day_s,
+        },
+        &m,
+        existing_coll.is_none().then_some(&coll_row),
+        &tables,
+        &files,
+        &mut report,
+    )
+    .await;
+    if staging.exists()
+        && let Err(e) = tokio::fs::remove_dir_all(&staging).await
+    {
+        tracing::warn!(folder = %staging.display(), error = %e, "could not remove the restore staging folder");
+    }
+    lease.release().await?;
+    result?;
+    report.outcome = RestoreOutcome::Restored;
+    Ok(report)
+}
+
+/// Staging folders of this day left by a crashed restore (the lease is held: no other
+/// restore of the day runs). Best effort: a leftover only costs space.
+async fn remove_stale_staging(root: &Path, stem: &str) {
+    let Ok(mut rd) = tokio::fs::read_dir(root).await else {
+        return;
+    };
+    while let Ok(Some(e)) = rd.next_entry().await {
+        if e.file_name().to_string_lossy().starts_with(stem) {
+            tracing::warn!(folder = %e.path().display(), "removing the staging folder of an interrupted restore");
+            if let Err(err) = tokio::fs::remove_dir_all(e.path()).await {
+                tracing::warn!(folder = %e.path().display(), error = %err, "could not remove it");
+            }
+        }
+    }
+}
+
+struct RestoreCtx<'a> {
+    store: &'a Store,
+    long: &'a MetaDb,
+    long_storage: &'a Path,
+    journal: &'a Journal,
+    lease: &'a Lease,
+    run_id: &'a str,
+    staging: &'a Path,
+    source: &'a str,
+    target: &'a str,
+    day: &'a str,
+}
+
+async fn restore_locked(
+    config: &Config,
+    cx: &RestoreCtx<'_>,
+    m: &Manifest,
+    create_collection: Option<&TableRow>,
+    tables: &[TableRow],
+    files: &[FileRow],
+    report: &mut RestoreReport,
+) -> Result<()> {
+    download_all(cx, m, config.limits.copy_concurrency).await?;
+    if let Some(c) = create_collection {
+        let w = cx
+            .long
+            .write_rows(std::slice::from_ref(c), &[], WriteMode::InsertIfAbsent)
+            .await?;
+        if !w.committed {
+            return Err(Error::Conflict(format!(
+                "long-term collection row `{}` changed during the restore: {}",
+                c.table_id,
+                w.conflicts().join(", ")
+            )));
+        }
+        report.created_collection = true;
+        report.rows_inserted += 1;
+    }
+    let bandwidth = (config.limits.bandwidth_mb_per_s > 0)
+        .then(|| config.limits.bandwidth_mb_per_s * 1_000_000);
+    let published = publish::publish(&publish::PublishInput {
+        collection: cx.target,
+        day: cx.day,
+        tables,
+        files,
+        source_storage: cx.staging,
+        long_storage: cx.long_storage,
+        long: cx.long,
+        journal: cx.journal,
+        lease: cx.lease,
+        run_id: cx.run_id,
+        concurrency: config.limits.copy_concurrency,
+        bandwidth,
+        progress: None,
+    })
+    .await?;
+    report.rows_inserted += published.rows_inserted;
+    report.digest = published.digest.clone();
+    if cx.source == cx.target {
+        // The day's backup exists (it was just read): record it so migrate does not redo it.
+        migrate::mark(
+            cx.journal,
+            cx.target,
+            cx.day,
+            Step::Backup,
+            State::Done,
+            cx.run_id,
+            Some((m.files.len(), 0, report.bytes, &m.files_digest)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Download every file of the manifest into the staging folder, checking size and BLAKE3.
+async fn download_all(cx: &RestoreCtx<'_>, m: &Manifest, concurrency: usize) -> Result<()> {
+    stream::iter(m.files.iter())
+        .map(|f| async move {
+            let key = file_key(cx.source, cx.day, &f.path);
+            let dest: PathBuf = cx
+                .staging
+                .join("db")
+                .join("tables")
+                .join(&f.table_id)
+                .join(&f.segment_id)
+                .join(&f.name);
+            if [&f.table_id, &f.segment_id, &f.name]
+                .iter()
+                .any(|s| s.is_empty() || s.contains('/') || s.starts_with('.'))
+            {
+                return Err(Error::Manifest {
+                    target: cx.store.describe(&manifest_key(cx.source, cx.day)),
+                    reason: format!("file entry {} is not a plain segment file path", f.path),
+                });
+            }
+            let (size, blake3) = cx.store.download(&key, Some(&dest)).await?;
+            if size != f.size || blake3 != f.blake3 {
+                return Err(Error::Conflict(format!(
+                    "backup object {} has {size} bytes, BLAKE3 {blake3}; the manifest lists {} bytes, BLAKE3 {}: refusing to restore day {}",
+                    cx.store.describe(&key),
+                    f.size,
+                    f.blake3,
+                    cx.day
+                )));
+            }
+            Ok(())
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// False when long-term holds none of the day's rows; true when it holds exactly them;
+/// a conflict naming the rows otherwise.
+async fn identical_or_absent(
+    long: &MetaDb,
+    tables: &[TableRow],
+    files: &[FileRow],
+    day: Day,
+) -> Result<bool> {
+    let ids: Vec<String> = tables.iter().map(|t| t.table_id.clone()).collect();
+    let have_tables = long.tables_by_id(&ids).await?;
+    let have_files = long.files(&ids, &[]).await?;
+    if have_tables.is_empty() && have_files.is_empty() {
+        return Ok(false);
+    }
+    let mut diffs = Vec::new();
+    for t in tables {
+        match have_tables.iter().find(|h| h.table_id == t.table_id) {
+            Some(h) if h.same_content(t) => {}
+            Some(h) => diffs.push(format!(
+                "Tables row {} differs in {}",
+                t.table_id,
+                h.differing_columns(t).join(", ")
+            )),
+            None => diffs.push(format!("Tables row {} is missing", t.table_id)),
+        }
+    }
+    for f in files {
+        match have_files.iter().find(|h| h.key() == f.key()) {
+            Some(h) if h.same_content(f) => {}
+            Some(h) => diffs.push(format!(
+                "TableFiles row {}/{} differs in {}",
+                f.table_id,
+                f.file_id,
+                h.differing_columns(f).join(", ")
+            )),
+            None => diffs.push(format!(
+                "TableFiles row {}/{} is missing",
+                f.table_id, f.file_id
+            )),
+        }
+    }
+    for h in &have_files {
+        if !files.iter().any(|f| f.key() == h.key()) {
+            diffs.push(format!(
+                "TableFiles row {}/{} is not in the backup",
+                h.table_id, h.file_id
+            ));
+        }
+    }
+    if diffs.is_empty() {
+        return Ok(true);
+    }
+    diffs.truncate(6);
+    Err(Error::Conflict(format!(
+        "long-term holds rows for day {day} that differ from the backup: {}; refusing to restore",
+        diffs.join("; ")
+    )))
+}

@@ -1,0 +1,74 @@
+//! `milvus-tier backup`: back up already-published days.
+
+use crate::config::Config;
+use crate::error::{Result, exit};
+use crate::migrate::{self, Outcome};
+
+/// Arguments of `backup`.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The day, YYYY-MM-DD (default: yesterday in the configured timezone).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub date: Option<String>,
+    /// First day of a range (with --to); stops at the first failure.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Last day of a range.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Back up the days in order.
+pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
+    let days = super::migrate::days(
+        config,
+        args.date.as_deref(),
+        args.from.as_deref(),
+        args.to.as_deref(),
+    )?;
+    let mut reports = Vec::new();
+    for day in days {
+        let r = migrate::backup_published_day(config, day).await;
+        if !args.json {
+            match &r.error {
+                None => println!("day {} of `{}`: backed up", r.day, r.collection),
+                Some(_) => println!("day {} of `{}`: FAILED", r.day, r.collection),
+            }
+            for s in &r.steps {
+                println!(
+                    "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  bytes sent {:>12}  {}  blake3 {}",
+                    s.step,
+                    s.seconds,
+                    s.files,
+                    s.rows,
+                    s.bytes,
+                    s.outcome,
+                    &s.digest[..16.min(s.digest.len())]
+                );
+            }
+        }
+        let failed = r.outcome == Outcome::Failed;
+        reports.push(r);
+        if failed {
+            break;
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
+                .expect("report serializes")
+        );
+    }
+    if let Some(err) = reports.iter().find_map(|r| r.error.as_ref()) {
+        eprintln!("error: {err}");
+    }
+    Ok(reports
+        .iter()
+        .map(|r| r.exit_code)
+        .find(|c| *c != exit::OK)
+        .unwrap_or(exit::OK))
+}

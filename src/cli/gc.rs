@@ -1,0 +1,73 @@
+//! `milvus-tier gc`: list or remove what long-term storage holds but no row needs.
+
+use std::time::Duration;
+
+use crate::backup::gc::{GcOptions, gc};
+use crate::config::Config;
+use crate::error::Result;
+
+/// Arguments of `gc`.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// List what would be removed, with sizes; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep folders younger than this many hours.
+    #[arg(long, default_value_t = 24)]
+    pub grace_hours: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run gc.
+pub async fn run(config: &Config, args: &GcArgs) -> Result<i32> {
+    let r = gc(
+        config,
+        &GcOptions {
+            dry_run: args.dry_run,
+            grace: Duration::from_secs(args.grace_hours * 3600),
+        },
+    )
+    .await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("report serializes")
+        );
+        return Ok(0);
+    }
+    for e in &r.in_flight {
+        println!("in flight: {e} (nothing is removed while a run is in flight)");
+    }
+    for c in &r.candidates {
+        let state = if c.removed {
+            "removed"
+        } else if args.dry_run {
+            "would remove"
+        } else if !r.in_flight.is_empty() {
+            "kept (run in flight)"
+        } else {
+            "kept (within grace period)"
+        };
+        println!(
+            "{state:<26} {:?} {:>12} bytes  age {:>7}s  {}{}",
+            c.reason,
+            c.bytes,
+            c.age_secs,
+            c.path.display(),
+            if c.rows.is_empty() {
+                String::new()
+            } else {
+                format!("  (TO_DELETE rows {:?})", c.rows)
+            }
+        );
+    }
+    println!(
+        "{} folder(s) found, {} removed, {} bytes removed",
+        r.candidates.len(),
+        r.removed,
+        r.bytes_removed
+    );
+    Ok(0)
+}

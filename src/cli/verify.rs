@@ -1,0 +1,82 @@
+//! `milvus-tier verify`: one line per finding, a summary, exit 5 on any mismatch.
+
+use crate::backup::verify::Verifier;
+use crate::config::Config;
+use crate::error::{Result, exit};
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The day, YYYY-MM-DD (default: yesterday in the configured timezone).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub date: Option<String>,
+    /// First day of a range (with --to).
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Last day of a range.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Re-hash long-term files and re-read backup objects.
+    #[arg(long)]
+    pub deep: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Verify the days.
+pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
+    let days = super::migrate::days(
+        config,
+        args.date.as_deref(),
+        args.from.as_deref(),
+        args.to.as_deref(),
+    )?;
+    let verifier = Verifier::connect(config).await?;
+    let mut reports = Vec::new();
+    for day in days {
+        let v = verifier.verify_day(day, args.deep).await?;
+        if !args.json {
+            for f in &v.findings {
+                println!(
+                    "MISMATCH {} {}: {} — {}",
+                    v.day, f.kind, f.subject, f.detail
+                );
+            }
+            println!(
+                "{} day {} of `{}`: {} files checked{}{}{}, {} finding(s)",
+                if v.ok { "ok  " } else { "FAIL" },
+                v.day,
+                v.collection,
+                v.files_checked,
+                if args.deep { " (deep)" } else { "" },
+                if v.backup_checked {
+                    ", backup compared"
+                } else {
+                    ""
+                },
+                if v.short_term_checked {
+                    ", short-term counts compared"
+                } else {
+                    ""
+                },
+                v.findings.len()
+            );
+        }
+        reports.push(v);
+    }
+    let bad = reports.iter().filter(|v| !v.ok).count();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "days": reports,
+                "ok": bad == 0,
+            }))
+            .expect("report serializes")
+        );
+    } else {
+        println!("{} day(s) verified, {bad} with findings", reports.len());
+    }
+    Ok(if bad == 0 { exit::OK } else { exit::MISMATCH })
+}

@@ -1,0 +1,138 @@
+//! A loopback HTTP proxy that answers every Nth request with `503 Slow Down` (as S3 does when
+//! throttling) and forwards the others to an upstream server. Each connection carries one
+//! request (the proxy answers with `Connection: close`), so requests are counted exactly.
+//! Stopped on drop.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A running proxy.
+pub struct FaultyProxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    seen: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+}
+
+impl FaultyProxy {
+    /// Forward to `127.0.0.1:upstream`, answering requests number `every`, `2 × every`, …
+    /// with 503 (`every` = 1 fails them all).
+    pub fn start(upstream: u16, every: usize) -> FaultyProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let (st, se, fa) = (stop.clone(), seen.clone(), failed.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let (se, fa) = (se.clone(), fa.clone());
+                        std::thread::spawn(move || {
+                            // A broken connection is the client's to report.
+                            let _ = serve(client, upstream, every.max(1), &se, &fa);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultyProxy {
+            port,
+            stop,
+            seen,
+            failed,
+        }
+    }
+
+    /// Endpoint URL of the proxy.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.seen.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered with 503 so far.
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve(
+    mut client: TcpStream,
+    upstream: u16,
+    every: usize,
+    seen: &AtomicUsize,
+    failed: &AtomicUsize,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // Read the head, then the body by Content-Length.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let head_end = loop {
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let n = seen.fetch_add(1, Ordering::Relaxed) + 1;
+    if n % every == 0 {
+        failed.fetch_add(1, Ordering::Relaxed);
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+        write!(
+            client,
+            "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        client.flush()?;
+        return client.shutdown(Shutdown::Both);
+    }
+    // Forward with `Connection: close` so that one connection is one request.
+    let head = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    up.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    up.write_all(&buf[head_end..])?;
+    up.flush()?;
+    std::io::copy(&mut up, &mut client)?;
+    client.shutdown(Shutdown::Both)
+}
