@@ -69,9 +69,9 @@ pub trait DayCheck {
     fn check(&self, day: Day) -> impl Future<Output = Result<Verdict>> + Send;
 }
 
-/// The check until full backup verification exists: the journal says `publish` is done
-/// (and `backup`, when `[backup]` is configured), and every short-term partition of the day
-/// has a long-term partition with the same table_id and the same searchable row count.
+/// The journal part of the check: the journal says `publish` is done (and `backup`, when
+/// `[backup]` is configured), and every short-term partition of the day has a long-term
+/// partition with the same table_id and the same searchable row count.
 pub struct JournalCheck {
     /// Short-term metadata.
     pub short: MetaDb,
@@ -154,6 +154,45 @@ impl DayCheck for JournalCheck {
             }
         }
         Ok(Verdict::Confirmed)
+    }
+}
+
+/// The check rotation uses: [`JournalCheck`], then a full `verify` of the day (long-term
+/// rows ↔ files on long-term storage ↔ the backup manifest and objects ↔ short-term counts).
+/// Any finding keeps the day, and the reason names the first findings.
+pub struct VerifiedCheck {
+    /// The journal and row-count check, run first (cheap).
+    pub journal: JournalCheck,
+    /// The verifier of published days.
+    pub verifier: crate::backup::verify::Verifier,
+}
+
+impl DayCheck for VerifiedCheck {
+    async fn check(&self, day: Day) -> Result<Verdict> {
+        if let Verdict::NotConfirmed(why) = self.journal.check(day).await? {
+            return Ok(Verdict::NotConfirmed(why));
+        }
+        let v = self.verifier.verify_day(day, false).await?;
+        if v.ok {
+            return Ok(Verdict::Confirmed);
+        }
+        let shown: Vec<String> = v
+            .findings
+            .iter()
+            .take(3)
+            .map(|f| format!("{} {}: {}", f.kind, f.subject, f.detail))
+            .collect();
+        let more = v.findings.len().saturating_sub(shown.len());
+        Ok(Verdict::NotConfirmed(format!(
+            "verify found {} problem(s): {}{}",
+            v.findings.len(),
+            shown.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        )))
     }
 }
 

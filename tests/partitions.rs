@@ -90,10 +90,38 @@ async fn rotate_creates_ahead_drops_confirmed_days_and_keeps_unconfirmed_ones() 
         "{text}"
     );
 
-    // Long-term fixed: day 20 is dropped, 21 still kept; nothing more to create.
+    // Rows fixed, but the day's index file is gone from long-term storage: the journal and
+    // the counts agree, verify does not, so the day is kept.
     long_db.sql(&format!(
         "UPDATE milvus.TableFiles SET row_count = row_count - 1 WHERE id = {id}"
     ));
+    let loc = long_db.sql(&format!(
+        "SELECT table_id, segment_id, file_id FROM milvus.TableFiles WHERE id = {id}"
+    ));
+    let loc: Vec<&str> = loc.trim().split('\t').collect();
+    let file = c
+        .storage("long")
+        .join("db/tables")
+        .join(loc[0])
+        .join(loc[1])
+        .join(loc[2]);
+    let hidden = file.with_extension("away");
+    std::fs::rename(&file, &hidden).unwrap();
+    let (o, json) = c.run("partitions", &["rotate"], &env);
+    assert_eq!(o.status.code(), Some(5), "{json:#}");
+    assert_eq!(json["kept"][0]["tag"], "day_2026-11-20", "{json:#}");
+    let reason = json["kept"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("missing_file") && reason.contains(loc[2]),
+        "{json:#}"
+    );
+    assert_eq!(
+        state_of(&states(&short).await, "day_2026-11-20"),
+        Some(TableState::Normal)
+    );
+
+    // Long-term whole again: day 20 is dropped, 21 still kept; nothing more to create.
+    std::fs::rename(&hidden, &file).unwrap();
     let (o, json) = c.run("partitions", &["rotate"], &env);
     assert_eq!(o.status.code(), Some(5), "{json:#}");
     assert_eq!(json["dropped"], serde_json::json!(["day_2026-11-20"]));

@@ -1,12 +1,13 @@
 //! `milvus-tier partitions rotate`.
 
+use crate::backup::verify::Verifier;
 use crate::config::{Config, Tier};
 use crate::day::Day;
 use crate::engine::Engine;
 use crate::error::{Error, Result, exit};
 use crate::meta::{ConnectOptions, MetaDb};
 use crate::notify::{self, Level, Notice};
-use crate::partitions::{self, JournalCheck, RotateOptions, RotateReport};
+use crate::partitions::{self, JournalCheck, RotateOptions, RotateReport, VerifiedCheck};
 
 /// Arguments of `partitions rotate`.
 #[derive(Debug, clap::Args)]
@@ -95,7 +96,7 @@ async fn rotate(config: &Config, args: &RotateArgs, today: Day) -> Result<Rotate
         timeout: config.connect_timeout(),
         max_connections: 2,
     };
-    let check = JournalCheck {
+    let journal = JournalCheck {
         short: MetaDb::connect_with(&short.meta_url, &opts).await?,
         long: MetaDb::connect_with(&long.meta_url, &opts).await?,
         short_collection: short.collection.clone(),
@@ -103,6 +104,10 @@ async fn rotate(config: &Config, args: &RotateArgs, today: Day) -> Result<Rotate
         short_tags: short.tag_format.clone(),
         long_tags: long.tag_format,
         backup_required: config.backup.is_some(),
+    };
+    let check = VerifiedCheck {
+        journal,
+        verifier: Verifier::connect(config).await?,
     };
     partitions::rotate(
         &Engine::new(url),
