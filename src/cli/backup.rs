@@ -7,15 +7,9 @@ use crate::migrate::{self, Outcome};
 /// Arguments of `backup`.
 #[derive(Debug, clap::Args)]
 pub struct BackupArgs {
-    /// The day, YYYY-MM-DD (default: yesterday in the configured timezone).
-    #[arg(long, conflicts_with_all = ["from", "to"])]
-    pub date: Option<String>,
-    /// First day of a range (with --to); stops at the first failure.
-    #[arg(long, requires = "to")]
-    pub from: Option<String>,
-    /// Last day of a range.
-    #[arg(long, requires = "from")]
-    pub to: Option<String>,
+    /// The days.
+    #[command(flatten)]
+    pub days: super::days::DayArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -23,12 +17,7 @@ pub struct BackupArgs {
 
 /// Back up the days in order.
 pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
-    let days = super::migrate::days(
-        config,
-        args.date.as_deref(),
-        args.from.as_deref(),
-        args.to.as_deref(),
-    )?;
+    let days = args.days.days(config)?;
     let mut reports = Vec::new();
     for day in days {
         let r = migrate::backup_published_day(config, day).await;

@@ -11,15 +11,9 @@ use crate::progress::Progress;
 /// Arguments of `migrate`.
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
-    /// The day to migrate, YYYY-MM-DD (default: yesterday in the configured timezone).
-    #[arg(long, conflicts_with_all = ["from", "to"])]
-    pub date: Option<String>,
-    /// First day of a range (with --to); days run in order, stopping at the first failure.
-    #[arg(long, requires = "to")]
-    pub from: Option<String>,
-    /// Last day of a range.
-    #[arg(long, requires = "from")]
-    pub to: Option<String>,
+    /// The days.
+    #[command(flatten)]
+    pub days: super::days::DayArgs,
     /// With --from/--to: run only day `from + $AWS_BATCH_JOB_ARRAY_INDEX` (a child of the
     /// Batch array job `submit` makes for a range).
     #[arg(long, requires = "from")]
@@ -33,29 +27,6 @@ pub struct MigrateArgs {
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-}
-
-/// The days a command addresses: `--date`, `--from/--to`, or yesterday.
-pub fn days(
-    config: &Config,
-    date: Option<&str>,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<Vec<Day>> {
-    let tz = config.tz()?;
-    let days = match (date, from, to) {
-        (Some(d), _, _) => vec![d.parse()?],
-        (None, Some(f), Some(t)) => Day::range(f.parse()?, t.parse()?)?,
-        _ => vec![Day::yesterday(tz)],
-    };
-    let today = Day::today(tz);
-    if let Some(d) = days.iter().find(|d| **d >= today) {
-        return Err(crate::Error::Usage(format!(
-            "day {d} is not over yet in {} (today is {today}): only past days can be migrated",
-            config.timezone
-        )));
-    }
-    Ok(days)
 }
 
 /// Environment variable AWS Batch sets in each child of an array job (0-based).
@@ -82,12 +53,7 @@ pub fn array_day(days: &[Day], index: Option<&str>) -> Result<Day> {
 
 /// Run the days in order; stop at the first failure.
 pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Result<i32> {
-    let mut days = days(
-        config,
-        args.date.as_deref(),
-        args.from.as_deref(),
-        args.to.as_deref(),
-    )?;
+    let mut days = args.days.days(config)?;
     if args.day_from_array_index {
         days = vec![array_day(
             &days,

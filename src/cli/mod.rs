@@ -4,6 +4,7 @@
 
 mod backup;
 mod config_check;
+mod days;
 mod gc;
 mod meta_show;
 mod migrate;

@@ -29,12 +29,12 @@ pub struct RestoreArgs {
 
 /// Restore the days in order.
 pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
-    let days = super::migrate::days(
-        config,
-        args.date.as_deref(),
-        args.from.as_deref(),
-        args.to.as_deref(),
-    )?;
+    let days = super::days::DayArgs {
+        date: args.date.clone(),
+        from: args.from.clone(),
+        to: args.to.clone(),
+    }
+    .days(config)?;
     let opts = RestoreOptions {
         to_collection: args.to_collection.clone(),
         dry_run: args.dry_run,

@@ -14,15 +14,9 @@ use crate::notify::{self, Level, Notice};
 /// Arguments of `submit`.
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
-    /// The day to migrate, YYYY-MM-DD (default: yesterday in the configured timezone).
-    #[arg(long, conflicts_with_all = ["from", "to"])]
-    pub date: Option<String>,
-    /// First day of a range (with --to): one array job, one child per day.
-    #[arg(long, requires = "to")]
-    pub from: Option<String>,
-    /// Last day of a range.
-    #[arg(long, requires = "from")]
-    pub to: Option<String>,
+    /// The days.
+    #[command(flatten)]
+    pub days: super::days::DayArgs,
     /// Watch the job until it succeeds or fails (limit: batch.wait_timeout_secs).
     #[arg(long)]
     pub wait: bool,
@@ -36,12 +30,7 @@ pub struct SubmitArgs {
 
 /// Submit (and watch); returns the exit code: the job's result with `--wait`.
 pub async fn run(config: &Config, args: &SubmitArgs) -> Result<i32> {
-    let days = super::migrate::days(
-        config,
-        args.date.as_deref(),
-        args.from.as_deref(),
-        args.to.as_deref(),
-    )?;
+    let days = args.days.days(config)?;
     let batch_config = config.batch.as_ref().ok_or_else(|| {
         Error::Config("section [batch] (queue, job_definition) is required by submit".into())
     })?;

@@ -7,15 +7,9 @@ use crate::error::{Result, exit};
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The day, YYYY-MM-DD (default: yesterday in the configured timezone).
-    #[arg(long, conflicts_with_all = ["from", "to"])]
-    pub date: Option<String>,
-    /// First day of a range (with --to).
-    #[arg(long, requires = "to")]
-    pub from: Option<String>,
-    /// Last day of a range.
-    #[arg(long, requires = "from")]
-    pub to: Option<String>,
+    /// The days.
+    #[command(flatten)]
+    pub days: super::days::DayArgs,
     /// Re-hash long-term files and re-read backup objects.
     #[arg(long)]
     pub deep: bool,
@@ -26,12 +20,7 @@ pub struct VerifyArgs {
 
 /// Verify the days.
 pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
-    let days = super::migrate::days(
-        config,
-        args.date.as_deref(),
-        args.from.as_deref(),
-        args.to.as_deref(),
-    )?;
+    let days = args.days.days(config)?;
     let verifier = Verifier::connect(config).await?;
     let mut reports = Vec::new();
     for day in days {
