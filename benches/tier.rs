@@ -5,8 +5,10 @@
 //! `aws s3 cp --recursive`, the engine's own log), several runs each, and writes a
 //! Markdown table with medians and ratios to `benches/RESULTS.md`.
 //!
-//! `tier copy-one SRC DST TABLE SEGMENT [--fsync]` is the copy of one segment folder in a
-//! process of its own, so that its peak RSS can be read with `/usr/bin/time`.
+//! `tier copy-one SRC DST TABLE SEGMENT [--fsync]` is the copy of one segment folder, and
+//! `tier backup-one TARGET FILE ENDPOINT` the backup upload of one file (hash, then one PUT
+//! or a multipart upload), each in a process of its own, so that its peak RSS can be read
+//! with `/usr/bin/time`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -69,6 +71,9 @@ fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some("copy-one") {
         return copy_one(&argv[1..]);
+    }
+    if argv.first().map(String::as_str) == Some("backup-one") {
+        return backup_one(&argv[1..]);
     }
     let args = parse_args(&argv);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -338,28 +343,52 @@ async fn run(args: Args) {
     rows.extend(m_rows);
     notes.extend(m_notes);
 
-    // Backup and restore against a local S3-compatible server.
-    if has_command("backup") {
-        let (b_rows, b_notes) = bench_backup(&args, w).await;
-        rows.extend(b_rows);
-        notes.extend(b_notes);
-    } else {
-        notes.push("backup/restore rows skipped: this build has no `backup` command".into());
-    }
+    // Backup and restore against a local S3-compatible server: s3s-fs (file-backed), else
+    // moto (in memory).
+    let (b_rows, b_notes) = bench_backup(&args, w).await;
+    rows.extend(b_rows);
+    notes.extend(b_notes);
 
-    // Peak RSS of copying one big file, at 1 GB and at the big size.
-    for g in [1, args.big_gb] {
-        let (kb, secs) = rss_copy(w, g);
-        rows.push(Row {
-            what: format!("peak RSS, copy of one {g} GB file (publish options)"),
-            baseline: "—".into(),
-            base_s: None,
-            ours_s: secs,
-            figure: format!("{:.1} MiB", kb as f64 / 1024.0),
-            target: "≤ 64 MiB".into(),
-            met: kb <= 64 * 1024,
-        });
+    // Peak RSS of copying and of backing up one big file, at 1 GB and at the big size.
+    let s3s = S3sFs::start(w);
+    if s3s.is_none() {
+        notes.push(
+            "backup RSS rows skipped: no s3s-fs (scripts/bench installs it into target/bench-tools)"
+                .into(),
+        );
     }
+    for g in [1, args.big_gb] {
+        let file = big_file(w, g);
+        let (kb, secs) = rss_of(&[
+            "copy-one",
+            &file.root.display().to_string(),
+            &w.join("big-dst").display().to_string(),
+            "t_big",
+            "1",
+            "--fsync",
+        ]);
+        rm(&w.join("big-dst"));
+        rows.push(rss_row(
+            &format!("peak RSS, copy of one {g} GB file (publish options)"),
+            kb,
+            secs,
+        ));
+        if let Some(s3s) = &s3s {
+            let (kb, secs) = rss_of(&[
+                "backup-one",
+                "s3://bench/rss",
+                &file.path.display().to_string(),
+                &s3s.endpoint,
+            ]);
+            rows.push(rss_row(
+                &format!("peak RSS, backup of one {g} GB file to s3s-fs (multipart)"),
+                kb,
+                secs,
+            ));
+        }
+        rm(&file.root);
+    }
+    drop(s3s);
 
     // Dry-run plan of a day with 10 000 file rows in MariaDB.
     let plan_s = bench_plan_10k(w, args.runs).await;
@@ -390,16 +419,6 @@ fn throughput_row(what: &str, baseline: &str, base: f64, ours: f64, target: f64)
         target: format!("≥ {target}×"),
         met: ratio >= target,
     }
-}
-
-fn has_command(name: &str) -> bool {
-    Command::new(workspace_bin("milvus-tier"))
-        .args([name, "--help"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
 }
 
 /// A started `milvus-sim serve`, killed on drop; its log goes to a file.
@@ -623,53 +642,148 @@ async fn bench_migrate(
     (rows, notes)
 }
 
-/// Peak RSS (KiB) and seconds of copying a segment folder holding one `gb` GB file, in a
-/// process of its own.
-fn rss_copy(w: &Path, gb: u64) -> (u64, f64) {
-    let src = w.join(format!("big{gb}"));
-    let seg = src.join("db/tables/t_big/1");
-    std::fs::create_dir_all(&seg).expect("mkdir");
-    {
-        use std::io::Write;
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(seg.join("1700000000000000001")).expect("create"),
-        );
-        let mut block = vec![0u8; 8 << 20];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for b in block.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b.copy_from_slice(&x.to_le_bytes());
-        }
-        for i in 0..(gb * 1_000_000_000 / block.len() as u64) {
-            block[0..8].copy_from_slice(&i.to_le_bytes());
-            f.write_all(&block).expect("write");
-        }
+fn rss_row(what: &str, kb: u64, secs: f64) -> Row {
+    Row {
+        what: what.into(),
+        baseline: "—".into(),
+        base_s: None,
+        ours_s: secs,
+        figure: format!("{:.1} MiB", kb as f64 / 1024.0),
+        target: "≤ 64 MiB".into(),
+        met: kb <= 64 * 1024,
     }
-    let dst = w.join(format!("big{gb}-dst"));
-    rm(&dst);
+}
+
+/// A segment folder holding one big file of pseudo-random bytes.
+struct BigFile {
+    root: PathBuf,
+    path: PathBuf,
+}
+
+fn big_file(w: &Path, gb: u64) -> BigFile {
+    let root = w.join(format!("big{gb}"));
+    let seg = root.join("db/tables/t_big/1");
+    std::fs::create_dir_all(&seg).expect("mkdir");
+    let path = seg.join("1700000000000000001");
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    let mut block = vec![0u8; 8 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in block.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b.copy_from_slice(&x.to_le_bytes());
+    }
+    for i in 0..(gb * 1_000_000_000 / block.len() as u64) {
+        block[0..8].copy_from_slice(&i.to_le_bytes());
+        f.write_all(&block).expect("write");
+    }
+    f.flush().expect("flush");
+    drop(f);
+    sync();
+    BigFile { root, path }
+}
+
+/// Peak RSS (KiB) and seconds of this program run with `args`, in a process of its own.
+fn rss_of(args: &[&str]) -> (u64, f64) {
     let exe = std::env::current_exe().expect("exe");
     let t = Instant::now();
     let o = Command::new("/usr/bin/time")
         .args(["-f", "%M"])
         .arg(exe)
-        .arg("copy-one")
-        .arg(&src)
-        .arg(&dst)
-        .args(["t_big", "1", "--fsync"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", test_support::moto::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", test_support::moto::SECRET_KEY)
+        .env("AWS_REGION", test_support::moto::REGION)
         .output()
         .expect("/usr/bin/time");
     let secs = t.elapsed().as_secs_f64();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let kb = String::from_utf8_lossy(&o.stderr)
         .lines()
         .last()
         .and_then(|l| l.trim().parse().ok())
         .expect("time -f %M output");
-    rm(&src);
-    rm(&dst);
     (kb, secs)
+}
+
+/// s3s-fs (file-backed S3, constant memory) on loopback, for the big-file backups.
+struct S3sFs {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl S3sFs {
+    fn start(w: &Path) -> Option<S3sFs> {
+        let bin = std::env::var_os("MILVUS_TIER_BENCH_S3S_FS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                test_support::workspace_root().join("target/bench-tools/bin/s3s-fs")
+            });
+        if !bin.is_file() {
+            return None;
+        }
+        let root = w.join("s3s");
+        rm(&root);
+        std::fs::create_dir_all(root.join("bench")).expect("bucket dir");
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", test_support::moto::ACCESS_KEY])
+            .args(["--secret-key", test_support::moto::SECRET_KEY])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(S3sFs {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn backup_one(argv: &[String]) {
+    let (target, file, endpoint) = (&argv[0], &argv[1], &argv[2]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let cfg: milvus_tier::config::BackupConfig = toml::from_str(&format!(
+            "target = \"{target}\"\nendpoint = \"{endpoint}\"\nregion = \"{}\"\nforce_path_style = true\n",
+            test_support::moto::REGION
+        ))
+        .expect("backup config");
+        let path = Path::new(file);
+        let (size, blake3) = milvus_tier::backup::store::hash_file(path)
+            .await
+            .expect("hash");
+        let store = milvus_tier::backup::store::Store::open(&cfg)
+            .await
+            .expect("store");
+        store
+            .put_file("big", path, size, &blake3)
+            .await
+            .expect("upload");
+    });
 }
 
 fn copy_one(argv: &[String]) {
@@ -816,10 +930,16 @@ storage_path = "{}"
 }
 
 async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String>) {
-    let moto = Moto::start();
+    let s3s = S3sFs::start(w);
+    let moto = s3s.is_none().then(Moto::start);
+    let (endpoint, server) = match (&s3s, &moto) {
+        (Some(s), _) => (s.endpoint.clone(), "s3s-fs"),
+        (None, Some(m)) => (m.endpoint(), "moto"),
+        _ => unreachable!("one server runs"),
+    };
     let aws = |a: &[&str]| {
         let mut c = Command::new("aws");
-        c.args(["--endpoint-url", &moto.endpoint()])
+        c.args(["--endpoint-url", &endpoint])
             .args(a)
             .env("AWS_ACCESS_KEY_ID", test_support::moto::ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", test_support::moto::SECRET_KEY)
@@ -827,15 +947,16 @@ async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String>) {
             .stdout(Stdio::null());
         c
     };
-    sh(&mut aws(&["s3", "mb", "s3://bench"]));
+    if moto.is_some() {
+        sh(&mut aws(&["s3", "mb", "s3://bench"]));
+    }
     // The published day from the last migrate run is in w/long.
     let long = w.join("long");
     let cfg = w.join("milvus-tier.toml");
     let mut s = std::fs::read_to_string(&cfg).expect("config");
     let _ = write!(
         s,
-        "[backup]\ntarget = \"s3://bench/tier\"\nendpoint = \"{}\"\nregion = \"{}\"\nforce_path_style = true\n",
-        moto.endpoint(),
+        "[backup]\ntarget = \"s3://bench/tier\"\nendpoint = \"{endpoint}\"\nregion = \"{}\"\nforce_path_style = true\n",
         test_support::moto::REGION
     );
     std::fs::write(&cfg, s).expect("config");
@@ -892,7 +1013,7 @@ async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String>) {
     }
     let rows = vec![
         speedup_row(
-            "backup of a day to a local S3-compatible server (moto)",
+            &format!("backup of a day to a local S3-compatible server ({server})"),
             "`aws s3 cp --recursive` upload",
             median(base_up),
             median(ours_up),
