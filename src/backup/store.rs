@@ -15,6 +15,11 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::{ByteStream, Length};
+
+/// Read size of an upload body. The SDK's default (4 KiB) costs one blocking-pool round trip
+/// per 4 KiB, which left the uploader waiting on thread hand-offs; 256 KiB keeps the memory
+/// per in-flight part small and the hand-offs rare.
+const READ_BUF: usize = 256 * 1024;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -241,6 +246,7 @@ impl S3Store {
         if size <= part {
             let body = ByteStream::read_from()
                 .path(path)
+                .buffer_size(READ_BUF)
                 .length(Length::Exact(size))
                 .build()
                 .await
@@ -321,6 +327,7 @@ impl S3Store {
                 let len = part.min(size - offset);
                 let body = ByteStream::read_from()
                     .path(path)
+                    .buffer_size(READ_BUF)
                     .offset(offset)
                     .length(Length::Exact(len))
                     .build()
