@@ -149,19 +149,12 @@ async fn disaster_recovery_drill_restores_three_days_from_s3_and_verify_finds_ea
     }
     let before = snapshot(&c).await;
     // The manifest lists every long-term file of the day with its checksum.
-    let raw = s3::client(&ep)
-        .await
-        .get_object()
-        .bucket("drill")
-        .key(format!("milvus/backups/{COLL_LONG}/{D1}/manifest.json"))
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec();
+    let raw = s3::get(
+        &s3::client(&ep).await,
+        "drill",
+        &format!("milvus/backups/{COLL_LONG}/{D1}/manifest.json"),
+    )
+    .await;
     let m: Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(m["format_version"], 1);
     assert_eq!(m["collection_row"]["table_id"], COLL_LONG);
@@ -273,29 +266,11 @@ async fn disaster_recovery_drill_restores_three_days_from_s3_and_verify_finds_ea
     // A manifest that disagrees with what was published.
     let key = format!("milvus/backups/{COLL_LONG}/{D3}/manifest.json");
     let client = s3::client(&ep).await;
-    let original = client
-        .get_object()
-        .bucket("drill")
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec();
+    let original = s3::get(&client, "drill", &key).await;
     let mut m: Value = serde_json::from_slice(&original).unwrap();
     m["files"][0]["blake3"] = Value::String("0".repeat(64));
     let changed_path = m["files"][0]["path"].as_str().unwrap().to_string();
-    client
-        .put_object()
-        .bucket("drill")
-        .key(&key)
-        .body(serde_json::to_vec(&m).unwrap().into())
-        .send()
-        .await
-        .unwrap();
+    s3::put(&client, "drill", &key, serde_json::to_vec(&m).unwrap()).await;
     let (o, json) = c.run("verify", &["--date", D3], &[]);
     assert_eq!(o.status.code(), Some(5), "{json:#}");
     assert!(
@@ -304,14 +279,7 @@ async fn disaster_recovery_drill_restores_three_days_from_s3_and_verify_finds_ea
             .any(|(k, s)| k == "manifest_mismatch" && s.contains(&changed_path)),
         "{json:#}"
     );
-    client
-        .put_object()
-        .bucket("drill")
-        .key(&key)
-        .body(original.into())
-        .send()
-        .await
-        .unwrap();
+    s3::put(&client, "drill", &key, original).await;
 
     // Restore into a long-term holding different rows for the day: refused, untouched.
     c.servers[1].sql(&format!(
@@ -497,18 +465,7 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
     wipe_long_term(&c).await;
     let client = s3::client(&ep).await;
     let key = format!("p/{COLL_LONG}/{D1}/manifest.json");
-    let original = client
-        .get_object()
-        .bucket("bak")
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec();
+    let original = s3::get(&client, "bak", &key).await;
     let mut wrong_version: Value = serde_json::from_slice(&original).unwrap();
     wrong_version["format_version"] = 99.into();
     let mut wrong_sum: Value = serde_json::from_slice(&original).unwrap();
@@ -541,14 +498,7 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
                     .unwrap();
             }
             Some(b) => {
-                client
-                    .put_object()
-                    .bucket("bak")
-                    .key(&key)
-                    .body(b.into())
-                    .send()
-                    .await
-                    .unwrap();
+                s3::put(&client, "bak", &key, b).await;
             }
         }
         let (o, _) = c.run("restore", &["--date", D1], &[]);
@@ -566,14 +516,7 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
         long.close().await;
         long_is_empty_of_days(&c);
     }
-    client
-        .put_object()
-        .bucket("bak")
-        .key(&key)
-        .body(original.into())
-        .send()
-        .await
-        .unwrap();
+    s3::put(&client, "bak", &key, original).await;
     let (o, json) = c.run("restore", &["--from", D1, "--to", D2], &[]);
     ok(&o, &json);
     let (o, json) = c.run("verify", &["--from", D1, "--to", D2, "--deep"], &[]);

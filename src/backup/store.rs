@@ -241,19 +241,25 @@ impl S3Store {
         }
     }
 
+    /// `len` bytes of the file at `path` from `offset`, streamed as a request body.
+    async fn body(&self, key: &str, path: &Path, offset: u64, len: u64) -> Result<ByteStream> {
+        ByteStream::read_from()
+            .path(path)
+            .buffer_size(READ_BUF)
+            .offset(offset)
+            .length(Length::Exact(len))
+            .build()
+            .await
+            .map_err(|e| Error::Store {
+                target: self.name(key),
+                reason: format!("read {} at {offset}: {e}", path.display()),
+            })
+    }
+
     async fn put_file(&self, key: &str, path: &Path, size: u64, blake3: &str) -> Result<()> {
         let part = part_size(size);
         if size <= part {
-            let body = ByteStream::read_from()
-                .path(path)
-                .buffer_size(READ_BUF)
-                .length(Length::Exact(size))
-                .build()
-                .await
-                .map_err(|e| Error::Store {
-                    target: self.name(key),
-                    reason: format!("read {}: {e}", path.display()),
-                })?;
+            let body = self.body(key, path, 0, size).await?;
             self.client
                 .put_object()
                 .bucket(&self.bucket)
@@ -325,17 +331,7 @@ impl S3Store {
             .map(|i| async move {
                 let offset = i * part;
                 let len = part.min(size - offset);
-                let body = ByteStream::read_from()
-                    .path(path)
-                    .buffer_size(READ_BUF)
-                    .offset(offset)
-                    .length(Length::Exact(len))
-                    .build()
-                    .await
-                    .map_err(|e| Error::Store {
-                        target: self.name(key),
-                        reason: format!("read {} at {offset}: {e}", path.display()),
-                    })?;
+                let body = self.body(key, path, offset, len).await?;
                 let number = (i + 1) as i32;
                 let out = self
                     .client

@@ -81,3 +81,31 @@ pub fn backup_toml(bucket: &str, prefix: &str, endpoint: &str) -> String {
         "target = \"s3://{bucket}/{prefix}\"\nendpoint = \"{endpoint}\"\nregion = \"{REGION}\"\nforce_path_style = true\nmax_attempts = 2\n"
     )
 }
+
+/// The bytes of object `key` in `bucket`.
+pub async fn get(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get object")
+        .body
+        .collect()
+        .await
+        .expect("read object")
+        .to_vec()
+}
+
+/// Write `body` to object `key` in `bucket`.
+pub async fn put(client: &Client, bucket: &str, key: &str, body: Vec<u8>) {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .expect("put object");
+}
