@@ -180,6 +180,10 @@ impl Store {
 
     /// Download `key` into `dest` (temporary file, then rename) while hashing it;
     /// returns size and BLAKE3. With `dest` None the bytes are only hashed.
+    ///
+    /// `dest` is not synced: downloads land in restore's staging folder, which only the
+    /// downloading process reads (a crash leaves it to be removed, never reused), and
+    /// publish syncs what it copies out of it.
     pub async fn download(&self, key: &str, dest: Option<&Path>) -> Result<(u64, String)> {
         match self {
             Store::S3(s) => s.download(key, dest).await,
@@ -408,7 +412,7 @@ impl S3Store {
                 },
                 _ => s3_err(self.name(key))(e),
             })?;
-        let mut sink = Sink::create(dest)?;
+        let mut sink = Sink::create(dest, false)?;
         let mut body = out.body;
         while let Some(chunk) = body.try_next().await.map_err(|e| Error::Store {
             target: self.name(key),
@@ -420,16 +424,18 @@ impl S3Store {
     }
 }
 
-/// A download destination: a temporary file beside `dest` (renamed at the end) or nothing,
+/// A write destination: a temporary file beside `dest` (renamed at the end) or nothing,
 /// hashing everything written.
 struct Sink {
     file: Option<(std::fs::File, PathBuf, PathBuf)>,
     hasher: blake3::Hasher,
     size: u64,
+    /// Sync the file before the rename (backup copies); downloads are scratch.
+    durable: bool,
 }
 
 impl Sink {
-    fn create(dest: Option<&Path>) -> Result<Sink> {
+    fn create(dest: Option<&Path>, durable: bool) -> Result<Sink> {
         let file = match dest {
             Some(d) => {
                 if let Some(parent) = d.parent() {
@@ -446,6 +452,7 @@ impl Sink {
             file,
             hasher: blake3::Hasher::new(),
             size: 0,
+            durable,
         })
     }
 
@@ -461,7 +468,9 @@ impl Sink {
 
     fn finish(self) -> Result<(u64, String)> {
         if let Some((f, tmp, dest)) = self.file {
-            f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
+            if self.durable {
+                f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
+            }
             drop(f);
             std::fs::rename(&tmp, &dest).map_err(|e| Error::io("rename", &tmp, e))?;
         }
@@ -482,7 +491,7 @@ pub async fn hash_file(path: &Path) -> Result<(u64, String)> {
     let p = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut f = std::fs::File::open(&p).map_err(|e| Error::io("open", &p, e))?;
-        let mut sink = Sink::create(None)?;
+        let mut sink = Sink::create(None, false)?;
         let mut buf = vec![0u8; BUF];
         loop {
             let n = f.read(&mut buf).map_err(|e| Error::io("read", &p, e))?;
@@ -535,7 +544,7 @@ impl LocalStore {
         let (src, dest) = (src.to_path_buf(), self.path(key));
         blocking(&dest.display().to_string(), move || {
             let mut input = std::fs::File::open(&src).map_err(|e| Error::io("open", &src, e))?;
-            let mut sink = Sink::create(Some(&dest))?;
+            let mut sink = Sink::create(Some(&dest), true)?;
             let mut buf = vec![0u8; BUF];
             loop {
                 let n = input
@@ -555,7 +564,7 @@ impl LocalStore {
         let dest = self.path(key);
         let bytes = bytes.to_vec();
         blocking(&dest.display().to_string(), move || {
-            let mut sink = Sink::create(Some(&dest))?;
+            let mut sink = Sink::create(Some(&dest), true)?;
             sink.write(&bytes)?;
             sink.finish().map(|_| ())
         })
@@ -576,7 +585,7 @@ impl LocalStore {
         let dest = dest.map(Path::to_path_buf);
         blocking(&src.display().to_string(), move || {
             let mut input = std::fs::File::open(&src).map_err(|e| Error::io("open", &src, e))?;
-            let mut sink = Sink::create(dest.as_deref())?;
+            let mut sink = Sink::create(dest.as_deref(), false)?;
             let mut buf = vec![0u8; BUF];
             loop {
                 let n = input
