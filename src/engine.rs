@@ -37,6 +37,16 @@ pub enum EngineError {
         /// Response body (Milvus error JSON).
         body: String,
     },
+    /// The engine answered with a body that is not the reply the call expects.
+    #[error("engine {url} answered {call} with an unexpected reply: {detail}")]
+    BadReply {
+        /// Engine base URL.
+        url: String,
+        /// API call.
+        call: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The engine cannot build this index type over HTTP.
     #[error("index type {0} cannot be requested through the Milvus HTTP API")]
     UnsupportedIndex(EngineType),
@@ -179,15 +189,19 @@ impl Engine {
                     true,
                 )
                 .await?;
+            let bad = |detail: &str| EngineError::BadReply {
+                url: self.base.clone(),
+                call: "list_partitions",
+                detail: format!("{detail}: {v}"),
+            };
             let page: Vec<String> = v["partitions"]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|p| p["partition_tag"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let count = v["count"].as_u64().unwrap_or(0) as usize;
+                .ok_or_else(|| bad("no `partitions` list"))?
+                .iter()
+                .map(|p| p["partition_tag"].as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("a partition without `partition_tag`"))?;
+            let count = v["count"].as_u64().ok_or_else(|| bad("no `count`"))? as usize;
             let done = page.is_empty();
             tags.extend(page);
             if done || tags.len() >= count {
@@ -198,10 +212,28 @@ impl Engine {
 
     /// `POST /collections/{name}/partitions {"partition_tag"}`.
     pub async fn create_partition(&self, collection: &str, tag: &str) -> Result<(), EngineError> {
+        self.partition_call("create_partition", reqwest::Method::POST, collection, tag)
+            .await
+    }
+
+    /// `DELETE /collections/{name}/partitions {"partition_tag"}`.
+    pub async fn drop_partition(&self, collection: &str, tag: &str) -> Result<(), EngineError> {
+        self.partition_call("drop_partition", reqwest::Method::DELETE, collection, tag)
+            .await
+    }
+
+    /// A not-retried partition change (`{"partition_tag"}` body) whose reply is ignored.
+    async fn partition_call(
+        &self,
+        call: &'static str,
+        method: reqwest::Method,
+        collection: &str,
+        tag: &str,
+    ) -> Result<(), EngineError> {
         let path = format!("/collections/{collection}/partitions");
         self.call(
-            "create_partition",
-            reqwest::Method::POST,
+            call,
+            method,
             &path,
             Some(json!({ "partition_tag": tag })),
             Duration::from_secs(60),
@@ -211,19 +243,22 @@ impl Engine {
         .map(|_| ())
     }
 
-    /// `DELETE /collections/{name}/partitions {"partition_tag"}`.
-    pub async fn drop_partition(&self, collection: &str, tag: &str) -> Result<(), EngineError> {
-        let path = format!("/collections/{collection}/partitions");
-        self.call(
-            "drop_partition",
-            reqwest::Method::DELETE,
-            &path,
-            Some(json!({ "partition_tag": tag })),
-            Duration::from_secs(60),
-            false,
-        )
-        .await
-        .map(|_| ())
+    /// The JSON of a 2xx reply; an empty body (Milvus's DELETE answers 204) is `Null`.
+    fn reply(
+        &self,
+        call: &'static str,
+        text: reqwest::Result<String>,
+    ) -> Result<Value, EngineError> {
+        let bad = |detail: String| EngineError::BadReply {
+            url: self.base.clone(),
+            call,
+            detail,
+        };
+        let text = text.map_err(|e| bad(format!("unreadable body: {e}")))?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e}): {text}")))
     }
 
     async fn call(
@@ -252,16 +287,17 @@ impl Engine {
                 }),
                 Ok(resp) => {
                     let status = resp.status();
-                    // The status is the error; an unreadable body only makes the message shorter.
-                    let text = resp.text().await.unwrap_or_default();
+                    let text = resp.text().await;
                     if status.is_success() {
-                        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+                        self.reply(call, text)
                     } else {
                         Err(EngineError::Status {
                             url: self.base.clone(),
                             call,
                             status: status.as_u16(),
-                            body: text,
+                            // The status is the error; an unreadable body only makes the
+                            // message shorter.
+                            body: text.unwrap_or_default(),
                         })
                     }
                 }

@@ -479,6 +479,8 @@ impl Sink {
 }
 
 fn tmp_path(dest: &Path) -> PathBuf {
+    // `dest` is always a file path built from a key; without a name the temporary file is
+    // still unique (dot, pid) beside it.
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -127,6 +127,8 @@ impl BatchApi for AwsBatch {
                 .await
                 .map_err(|e| self.error("ListJobs", e))?;
             for j in page.job_summary_list() {
+                // Batch always sends both; a summary without a name cannot match the prefix
+                // and is skipped, one without an id is listed with an empty id.
                 let name = j.job_name().unwrap_or_default();
                 if !name.starts_with(prefix) {
                     continue;
