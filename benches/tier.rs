@@ -983,43 +983,25 @@ async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String>) {
             "--quiet",
             "s3://bench/tier/",
         ]));
-        let up = timed(|| {
-            let o = aws_env(migrate_cmd(&cfg, &["backup", "--date", DAY]))
-                .output()
-                .expect("backup");
-            assert!(
-                o.status.success(),
-                "backup: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        });
+        let up = timed(|| tier_ok(&cfg, "backup"));
         ours_up.push(up);
         // Restore into an empty long-term: drop its rows and files first.
         fresh_long_term(w);
-        let down = timed(|| {
-            let o = aws_env(migrate_cmd(&cfg, &["restore", "--date", DAY]))
-                .output()
-                .expect("restore");
-            assert!(
-                o.status.success(),
-                "restore: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        });
+        let down = timed(|| tier_ok(&cfg, "restore"));
         ours_down.push(down);
         notes.push(format!(
             "backup run {run}: ours {up:.2} s, restore {down:.2} s"
         ));
     }
     let rows = vec![
-        speedup_row(
+        throughput_row(
             &format!("backup of a day to a local S3-compatible server ({server})"),
             "`aws s3 cp --recursive` upload",
             median(base_up),
             median(ours_up),
             1.5,
         ),
-        speedup_row(
+        throughput_row(
             "restore of a day from it (download, verify, publish)",
             "`aws s3 cp --recursive` download",
             median(base_down),
@@ -1030,15 +1012,23 @@ async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String>) {
     (rows, notes)
 }
 
+/// `milvus-tier COMMAND --date DAY` with the S3 credentials; panics unless it succeeds.
+fn tier_ok(cfg: &Path, command: &str) {
+    let o = aws_env(migrate_cmd(cfg, &[command, "--date", DAY]))
+        .output()
+        .expect(command);
+    assert!(
+        o.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn aws_env(mut c: Command) -> Command {
     c.env("AWS_ACCESS_KEY_ID", test_support::moto::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", test_support::moto::SECRET_KEY)
         .env("AWS_REGION", test_support::moto::REGION);
     c
-}
-
-fn speedup_row(what: &str, baseline: &str, base: f64, ours: f64, target: f64) -> Row {
-    throughput_row(what, baseline, base, ours, target)
 }
 
 fn machine() -> String {
