@@ -188,6 +188,7 @@ async fn copy_tree(src: &Path, dst: &Path, fsync: bool, cap: Option<u64>) -> f64
         },
         fsync,
         progress: None,
+        prehashed: None,
     };
     let t = Instant::now();
     segments::copy_segments(src, dst, &segs, &opts)

@@ -376,8 +376,34 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
         1
     );
 
-    // Killed after the first uploaded file; the rerun sends only what is missing.
+    // A long-term file changed since publish (same size): the backup refuses it, and
+    // neither that file nor a manifest reaches the bucket.
     s3::create_bucket(&ep, "bak").await;
+    c.set_backup(&s3::backup_toml("bak", "changed", &ep));
+    let (_, rel) = index_file_of(&c, D1).await;
+    let path = c.storage("long").join("db/tables").join(&rel);
+    let bytes = std::fs::read(&path).unwrap();
+    let mut bad = bytes.clone();
+    bad[bytes.len() / 2] ^= 0x01;
+    std::fs::write(&path, &bad).unwrap();
+    let (o, _) = c.run("backup", &["--date", D1], &[]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&path.display().to_string())
+            && stderr(&o).contains("refusing to back up a changed file"),
+        "{}",
+        stderr(&o)
+    );
+    let stored = stamps(&ep, "bak", "changed/").await;
+    assert!(
+        !stored
+            .keys()
+            .any(|k| k.ends_with(&rel) || k.ends_with("manifest.json")),
+        "{stored:?}"
+    );
+    std::fs::write(&path, &bytes).unwrap();
+
+    // Killed after the first uploaded file; the rerun sends only what is missing.
     c.set_backup(&s3::backup_toml("bak", "p", &ep));
     let o = c
         .command("backup")

@@ -1,13 +1,23 @@
 //! The backup store against a moto S3 server: multipart upload of a file larger than one
-//! part (parts read from the file by offset), object metadata, streaming download with
+//! part (parts read from the file by offset, the file hashed on the way and the upload
+//! abandoned when it is not what was expected), object metadata, ranged download with
 //! BLAKE3, and the folder store. One test in its own binary: it sets the AWS credential
 //! variables of this process before any thread starts.
 
 mod common;
 
-use milvus_tier::backup::store::{MIN_PART, Store};
+use milvus_tier::backup::store::{MIN_PART, RANGE_LEN, Store};
 use milvus_tier::config::BackupConfig;
 use test_support::moto::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
 
 fn config(target: String, endpoint: Option<String>) -> BackupConfig {
     toml::from_str::<BackupConfig>(&format!(
@@ -65,13 +75,57 @@ fn multipart_upload_round_trips_and_folder_store_matches() {
         );
         let keys = common::s3::keys(&ep, "store", "").await;
         assert_eq!(keys, vec!["pre/fix/big".to_string()]);
+        // Ranged download: two ranges, hashed as they land.
+        assert!(size > RANGE_LEN);
         let back = dir.path().join("restored/big");
-        let (n, sum) = s3.download("big", Some(&back)).await.unwrap();
+        let (n, sum) = s3.download("big", &back, size).await.unwrap();
         assert_eq!((n, sum.as_str()), (size, blake3.as_str()));
         assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&src).unwrap());
+        assert_eq!(s3.hash_object("big").await.unwrap(), (size, blake3.clone()));
         assert!(s3.get_bytes("absent").await.unwrap().is_none());
-        let err = s3.download("absent", None).await.unwrap_err().to_string();
+        let err = s3.hash_object("absent").await.unwrap_err().to_string();
         assert!(err.contains("s3://store/pre/fix/absent"), "{err}");
+        let err = s3
+            .download("absent", &dir.path().join("restored/absent"), 10)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("s3://store/pre/fix/absent"), "{err}");
+        // An object of another size than expected is refused, and nothing is left.
+        let short = dir.path().join("restored/short");
+        let err = s3.download("big", &short, size - 1).await.unwrap_err();
+        assert_eq!(err.exit_code(), 5, "{err}");
+        assert!(
+            err.to_string().contains(&format!("has {size} bytes")),
+            "{err}"
+        );
+        assert_eq!(files_in(&dir.path().join("restored")), ["big"]);
+        // An empty object.
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        let empty_sum = blake3::hash(b"").to_hex().to_string();
+        s3.put_file("empty", &empty, 0, &empty_sum).await.unwrap();
+        let back_empty = dir.path().join("restored/empty");
+        assert_eq!(
+            s3.download("empty", &back_empty, 0).await.unwrap(),
+            (0, empty_sum)
+        );
+
+        // A file that is not what publish recorded is not uploaded: the multipart upload is
+        // abandoned before it completes, and a small file is not sent.
+        let wrong = "0".repeat(64);
+        for (k, path, n) in [("changed", &src, size), ("changed-small", &empty, 0)] {
+            let err = s3.put_file(k, path, n, &wrong).await.unwrap_err();
+            assert_eq!(err.exit_code(), 5, "{err}");
+            assert!(
+                err.to_string().contains(&path.display().to_string())
+                    && err
+                        .to_string()
+                        .contains("refusing to back up a changed file"),
+                "{err}"
+            );
+            assert!(s3.head(k).await.unwrap().is_none(), "{k} was stored");
+        }
 
         let missing = Store::open(&config("s3://no-such-bucket".into(), Some(ep.clone())))
             .await
@@ -92,14 +146,20 @@ fn multipart_upload_round_trips_and_folder_store_matches() {
             .await
             .unwrap();
         assert_eq!(local.head("a/b/big").await.unwrap().unwrap().size, size);
-        assert_eq!(local.download("a/b/big", None).await.unwrap().1, blake3);
-        let leftovers: Vec<_> = std::fs::read_dir(folder.join("a/b"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        assert_eq!(local.hash_object("a/b/big").await.unwrap().1, blake3);
+        let err = local
+            .put_file("a/b/changed", &src, size, &wrong)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 5, "{err}");
+        let back = dir.path().join("from-folder/big");
         assert_eq!(
-            leftovers,
-            vec![std::ffi::OsString::from("big")],
+            local.download("a/b/big", &back, size).await.unwrap(),
+            (size, blake3.clone())
+        );
+        assert_eq!(
+            files_in(&folder.join("a/b")),
+            ["big"],
             "no temporary files left"
         );
     });

@@ -5,6 +5,7 @@
 //! ones a refusal.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -19,6 +20,7 @@ use crate::journal::{Journal, State, Step};
 use crate::lock::Lease;
 use crate::meta::{FileRow, MetaDb, TableRow, WriteMode};
 use crate::migrate::{self, publish};
+use crate::segments::Prehashed;
 
 /// Options of a restore.
 #[derive(Debug, Clone, Default)]
@@ -239,7 +241,7 @@ async fn restore_locked(
     files: &[FileRow],
     report: &mut RestoreReport,
 ) -> Result<()> {
-    download_all(cx, m, config.limits.copy_concurrency).await?;
+    let downloaded = download_all(cx, m, config.limits.copy_concurrency).await?;
     if let Some(c) = create_collection {
         let w = cx
             .long
@@ -271,6 +273,8 @@ async fn restore_locked(
         concurrency: config.limits.copy_concurrency,
         bandwidth,
         progress: None,
+        // The staging folder is on long-term's file system: link, do not copy again.
+        prehashed: Some(Arc::new(downloaded)),
     })
     .await?;
     report.rows_inserted += published.rows_inserted;
@@ -291,8 +295,9 @@ async fn restore_locked(
     Ok(())
 }
 
-/// Download every file of the manifest into the staging folder, checking size and BLAKE3.
-async fn download_all(cx: &RestoreCtx<'_>, m: &Manifest, concurrency: usize) -> Result<()> {
+/// Download every file of the manifest into the staging folder, checking size and BLAKE3;
+/// returns them by path, for publish to link.
+async fn download_all(cx: &RestoreCtx<'_>, m: &Manifest, concurrency: usize) -> Result<Prehashed> {
     stream::iter(m.files.iter())
         .map(|f| async move {
             let key = file_key(cx.source, cx.day, &f.path);
@@ -312,7 +317,7 @@ async fn download_all(cx: &RestoreCtx<'_>, m: &Manifest, concurrency: usize) -> 
                     reason: format!("file entry {} is not a plain segment file path", f.path),
                 });
             }
-            let (size, blake3) = cx.store.download(&key, Some(&dest)).await?;
+            let (size, blake3) = cx.store.download(&key, &dest, f.size).await?;
             if size != f.size || blake3 != f.blake3 {
                 return Err(Error::Conflict(format!(
                     "backup object {} has {size} bytes, BLAKE3 {blake3}; the manifest lists {} bytes, BLAKE3 {}: refusing to restore day {}",
@@ -322,12 +327,16 @@ async fn download_all(cx: &RestoreCtx<'_>, m: &Manifest, concurrency: usize) -> 
                     cx.day
                 )));
             }
-            Ok(())
+            // Our own hex digest: it parses.
+            let hash = blake3::Hash::from_hex(&blake3).map_err(|e| Error::Store {
+                target: dest.display().to_string(),
+                reason: format!("digest {blake3}: {e}"),
+            })?;
+            Ok((dest, (size, hash)))
         })
         .buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await?;
-    Ok(())
+        .try_collect()
+        .await
 }
 
 /// False when long-term holds none of the day's rows; true when it holds exactly them;

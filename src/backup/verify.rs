@@ -267,7 +267,7 @@ impl Verifier {
                     ),
                 });
             } else if deep {
-                let (size, hash) = store.download(&key, None).await?;
+                let (size, hash) = store.hash_object(&key).await?;
                 if size != f.size || hash != f.blake3 {
                     v.findings.push(Finding {
                         kind: "object_mismatch",

@@ -356,6 +356,7 @@ async fn run_locked(
         concurrency: config.limits.copy_concurrency,
         bandwidth,
         progress: Some(meter.callback()),
+        prehashed: None,
     })
     .await;
     meter.finish();

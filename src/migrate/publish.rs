@@ -19,7 +19,7 @@ use crate::failpoint::failpoint;
 use crate::journal::{Entry, Journal, PublishDetail, State, Step, now_micros};
 use crate::lock::Lease;
 use crate::meta::{FileRow, FileType, MetaDb, TableRow, WriteMode, rows_digest};
-use crate::segments::{self, CopyOptions, Existing, FileDigest, ProgressFn};
+use crate::segments::{self, CopyOptions, Existing, FileDigest, Prehashed, ProgressFn};
 
 /// What publish did.
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +66,9 @@ pub struct PublishInput<'a> {
     pub bandwidth: Option<u64>,
     /// Told the bytes copied or verified.
     pub progress: Option<ProgressFn>,
+    /// Source files already hashed on long-term's file system (a restore's downloads):
+    /// linked, not copied.
+    pub prehashed: Option<Arc<Prehashed>>,
 }
 
 /// Names the result rows own in their segment folders.
@@ -118,6 +121,7 @@ pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
         existing: Existing::Verify,
         fsync: true,
         progress: input.progress.clone(),
+        prehashed: input.prehashed.clone(),
     };
     let copied =
         segments::copy_segments(input.source_storage, input.long_storage, &segs, &opts).await?;

@@ -128,6 +128,7 @@ pub async fn stage(
         existing: Existing::Replace,
         fsync: false,
         progress,
+        prehashed: None,
     };
     let copied = segments::copy_segments(
         short_storage,

@@ -19,6 +19,8 @@ struct Run {
     /// Bounds the files being read at once, across all segments.
     permits: Arc<Semaphore>,
     concurrency: usize,
+    /// Source files linked rather than copied.
+    prehashed: Option<Arc<super::Prehashed>>,
 }
 
 /// What happened to one segment.
@@ -50,6 +52,7 @@ pub async fn copy_segments(
         }),
         permits: Arc::new(Semaphore::new(concurrency)),
         concurrency,
+        prehashed: opts.prehashed.clone(),
     };
     let run = &run;
     let outcomes: Vec<Result<Outcome, CopyError>> = stream::iter(segs)
@@ -249,11 +252,15 @@ async fn copy_files(
         .map(|(name, _)| {
             let src = src_dir.join(&name);
             let dst = tmp.join(&name);
+            let known = run.prehashed.as_ref().and_then(|p| p.get(&src)).copied();
             async move {
                 let (size, hash) = with_permit(run, &src, {
                     let shared = Arc::clone(&run.shared);
                     let src = src.clone();
-                    move || fsio::copy_file(&src, &dst, &shared)
+                    move || match known {
+                        Some(k) => fsio::link_file(&src, &dst, k, &shared),
+                        None => fsio::copy_file(&src, &dst, &shared),
+                    }
                 })
                 .await?;
                 Ok(FileDigest {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::throttle::Throttle;
-use super::{BUF_LEN, CopyError};
+use super::{BUF_LEN, CopyError, writeback};
 use crate::failpoint::{failpoint, failpoint_io};
 
 /// Shared state of the blocking side of one call.
@@ -133,10 +133,15 @@ pub(super) fn copy_file(
         .create_new(true)
         .open(dst)
         .map_err(|e| CopyError::io("create", dst, e))?;
-    let sink = Sink {
-        writer: &mut out,
-        path: dst,
+    // A file synced below has its writeback started while it is written.
+    let mut early;
+    let writer: &mut dyn Write = if shared.fsync {
+        early = writeback::Writer::new(&mut out);
+        &mut early
+    } else {
+        &mut out
     };
+    let sink = Sink { writer, path: dst };
     let res = stream(&mut input, src, size, Some(sink), shared, true)?;
     if shared.fsync {
         out.sync_all().map_err(|e| CopyError::io("fsync", dst, e))?;
@@ -144,6 +149,44 @@ pub(super) fn copy_file(
     drop(out);
     failpoint("segments.after_file");
     Ok(res)
+}
+
+/// Hard-link `src` (already hashed by the caller: `known` size and digest) to the new name
+/// `dst`, syncing it if asked; copies instead when the link is refused (another file
+/// system, or links unsupported). A size other than the recorded one is
+/// [`CopyError::SizeChanged`]. Fires `segments.after_file` like [`copy_file`].
+pub(super) fn link_file(
+    src: &Path,
+    dst: &Path,
+    known: (u64, blake3::Hash),
+    shared: &Shared,
+) -> Result<(u64, blake3::Hash), CopyError> {
+    let (size, hash) = known;
+    if let Err(e) = fs::hard_link(src, dst) {
+        tracing::debug!(file = %src.display(), error = %e, "cannot link; copying");
+        return copy_file(src, dst, shared);
+    }
+    let out = File::open(dst).map_err(|e| CopyError::io("open", dst, e))?;
+    let actual = out
+        .metadata()
+        .map_err(|e| CopyError::io("stat", dst, e))?
+        .len();
+    if actual != size {
+        return Err(CopyError::SizeChanged {
+            path: src.to_path_buf(),
+            expected: size,
+            actual,
+        });
+    }
+    if shared.fsync {
+        out.sync_all().map_err(|e| CopyError::io("fsync", dst, e))?;
+    }
+    drop(out);
+    if let Some(p) = &shared.progress {
+        p(size);
+    }
+    failpoint("segments.after_file");
+    Ok((size, hash))
 }
 
 /// Size and digest of the file at `path`; `throttled` counts its reads against the cap.

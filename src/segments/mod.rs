@@ -18,6 +18,9 @@
 //! - **Constant memory.** Files are streamed through one reused buffer per copy
 //!   ([`BUF_LEN`]); at most [`CopyOptions::concurrency`] files are read at once across all
 //!   segments of a call.
+//! - **Linking verified scratch files.** With [`CopyOptions::prehashed`], files the caller
+//!   already wrote and hashed on the destination's file system are hard-linked, not
+//!   copied (restore downloads next to long-term storage, then publishes).
 //! - **Bandwidth cap.** [`CopyOptions::bandwidth_bytes_per_s`] drives a token bucket
 //!   shared by every concurrent copy of a call; it counts bytes read from the source
 //!   (copies and the source side of verifications). Uncapped copies never sleep.
@@ -40,6 +43,7 @@ mod copy;
 mod digest;
 mod fsio;
 mod throttle;
+pub(crate) mod writeback;
 
 #[cfg(test)]
 mod tests;
@@ -139,7 +143,15 @@ pub struct CopyOptions {
     pub fsync: bool,
     /// Told the bytes of every buffer read (copied or verified), for progress display.
     pub progress: Option<ProgressFn>,
+    /// Source files the caller wrote and hashed itself on the destination's file system
+    /// (restore's verified downloads): each is hard-linked into the temporary folder
+    /// instead of copied, and its recorded size and digest stand for it (the size is
+    /// checked). Where linking fails (another file system) the file is copied.
+    pub prehashed: Option<Arc<Prehashed>>,
 }
+
+/// Size and BLAKE3 of source files, by path; see [`CopyOptions::prehashed`].
+pub type Prehashed = std::collections::HashMap<PathBuf, (u64, blake3::Hash)>;
 
 /// A progress callback: bytes just handled.
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
@@ -153,6 +165,7 @@ impl Default for CopyOptions {
             existing: Existing::Verify,
             fsync: false,
             progress: None,
+            prehashed: None,
         }
     }
 }
@@ -166,6 +179,7 @@ impl fmt::Debug for CopyOptions {
             .field("existing", &self.existing)
             .field("fsync", &self.fsync)
             .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
+            .field("prehashed", &self.prehashed.as_ref().map(|p| p.len()))
             .finish()
     }
 }

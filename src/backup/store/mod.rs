@@ -3,10 +3,14 @@
 //!
 //! Uploads stream from the file: one PUT for small files, a multipart upload for large ones
 //! whose parts are read from the file by offset, a few at a time, so memory stays constant
-//! whatever the size. Retries are the SDK's standard mode (`backup.max_attempts`).
-//! Downloads stream into a temporary file while hashing (BLAKE3), then rename.
+//! whatever the size. The file is hashed while its parts go out, and the upload is completed
+//! only if it has the BLAKE3 the caller expects. Retries are the SDK's standard mode
+//! (`backup.max_attempts`). Downloads ([`download`]) use ranged GETs in parallel into a
+//! temporary file, hashed as it fills, then renamed.
 
-use std::io::{Read, Write};
+mod download;
+mod local;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,6 +29,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::config::BackupConfig;
 use crate::error::{Error, Result};
+pub use download::RANGE_LEN;
+pub use local::{LocalStore, hash_file};
 
 /// Object metadata key holding the BLAKE3 of an object (`x-amz-meta-blake3`).
 pub const META_BLAKE3: &str = "blake3";
@@ -69,12 +75,8 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     part_concurrency: usize,
-}
-
-/// `file:///path`.
-#[derive(Debug, Clone)]
-pub struct LocalStore {
-    root: PathBuf,
+    /// Attempts per ranged GET whose body breaks off (the SDK retries the request itself).
+    max_attempts: u32,
 }
 
 impl Store {
@@ -126,6 +128,7 @@ impl Store {
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
             part_concurrency: cfg.part_concurrency.max(1),
+            max_attempts: cfg.max_attempts.max(1),
         }))
     }
 
@@ -154,11 +157,13 @@ impl Store {
         }
     }
 
-    /// Upload the file at `path` (`size` bytes, BLAKE3 `blake3`) as `key`.
+    /// Upload the file at `path` as `key`. The file must still have `size` bytes and BLAKE3
+    /// `blake3` (what publish recorded): it is hashed while it is sent, and an upload of
+    /// anything else is abandoned with [`Error::Conflict`] naming the file.
     pub async fn put_file(&self, key: &str, path: &Path, size: u64, blake3: &str) -> Result<()> {
         match self {
             Store::S3(s) => s.put_file(key, path, size, blake3).await,
-            Store::Local(l) => l.put_file(key, path).await,
+            Store::Local(l) => l.put_file(key, path, size, blake3).await,
         }
     }
 
@@ -178,18 +183,34 @@ impl Store {
         }
     }
 
-    /// Download `key` into `dest` (temporary file, then rename) while hashing it;
-    /// returns size and BLAKE3. With `dest` None the bytes are only hashed.
+    /// Download `key`, which should be `size` bytes, into `dest` (a temporary file beside
+    /// it, renamed once complete); returns its size and BLAKE3.
     ///
     /// `dest` is not synced: downloads land in restore's staging folder, which only the
     /// downloading process reads (a crash leaves it to be removed, never reused), and
-    /// publish syncs what it copies out of it.
-    pub async fn download(&self, key: &str, dest: Option<&Path>) -> Result<(u64, String)> {
+    /// publish syncs what it takes from it. Writeback starts while it downloads.
+    pub async fn download(&self, key: &str, dest: &Path, size: u64) -> Result<(u64, String)> {
         match self {
-            Store::S3(s) => s.download(key, dest).await,
-            Store::Local(l) => l.download(key, dest).await,
+            Store::S3(s) => s.download(key, dest, size).await,
+            Store::Local(l) => l.download(key, Some(dest)).await,
         }
     }
+
+    /// Size and BLAKE3 of the object `key`, streamed.
+    pub async fn hash_object(&self, key: &str) -> Result<(u64, String)> {
+        match self {
+            Store::S3(s) => s.hash_object(key).await,
+            Store::Local(l) => l.download(key, None).await,
+        }
+    }
+}
+
+/// A file that no longer has the size and BLAKE3 publish recorded.
+fn changed_file(path: &Path, size: u64, blake3: &str, want_size: u64, want: &str) -> Error {
+    Error::Conflict(format!(
+        "long-term file {} has {size} bytes, BLAKE3 {blake3}; publish recorded {want_size} bytes, BLAKE3 {want}: refusing to back up a changed file",
+        path.display()
+    ))
 }
 
 fn s3_err<E>(target: String) -> impl FnOnce(E) -> Error
@@ -261,8 +282,20 @@ impl S3Store {
     }
 
     async fn put_file(&self, key: &str, path: &Path, size: u64, blake3: &str) -> Result<()> {
+        // The file's checksum, computed while it is sent (its parts are read from the same
+        // page cache); a mismatch abandons the upload before it completes.
+        let check = async {
+            let (n, h) = hash_file(path).await?;
+            if (n, h.as_str()) == (size, blake3) {
+                Ok(())
+            } else {
+                Err(changed_file(path, n, &h, size, blake3))
+            }
+        };
         let part = part_size(size);
         if size <= part {
+            // One small PUT cannot be abandoned half-way: check first.
+            check.await?;
             let body = self.body(key, path, 0, size).await?;
             self.client
                 .put_object()
@@ -286,7 +319,10 @@ impl S3Store {
             .await
             .map_err(s3_err(self.name(key)))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        let result = self.upload_parts(key, path, size, part, &upload_id).await;
+        let result =
+            futures::future::try_join(self.upload_parts(key, path, size, part, &upload_id), check)
+                .await
+                .map(|(parts, ())| parts);
         match result {
             Ok(parts) => {
                 self.client
@@ -373,234 +409,6 @@ impl S3Store {
             .await
             .map_err(s3_err(self.name(key)))?;
         Ok(())
-    }
-
-    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(key))
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(s3_err(self.name(key))(e)),
-        };
-        let bytes = out.body.collect().await.map_err(|e| Error::Store {
-            target: self.name(key),
-            reason: format!("read body: {e}"),
-        })?;
-        Ok(Some(bytes.to_vec()))
-    }
-
-    async fn download(&self, key: &str, dest: Option<&Path>) -> Result<(u64, String)> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(key))
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(s) if s.is_no_such_key() => Error::Store {
-                    target: self.name(key),
-                    reason: "object does not exist".into(),
-                },
-                _ => s3_err(self.name(key))(e),
-            })?;
-        let mut sink = Sink::create(dest, false)?;
-        let mut body = out.body;
-        while let Some(chunk) = body.try_next().await.map_err(|e| Error::Store {
-            target: self.name(key),
-            reason: format!("read body: {e}"),
-        })? {
-            sink.write(&chunk)?;
-        }
-        sink.finish()
-    }
-}
-
-/// A write destination: a temporary file beside `dest` (renamed at the end) or nothing,
-/// hashing everything written.
-struct Sink {
-    file: Option<(std::fs::File, PathBuf, PathBuf)>,
-    hasher: blake3::Hasher,
-    size: u64,
-    /// Sync the file before the rename (backup copies); downloads are scratch.
-    durable: bool,
-}
-
-impl Sink {
-    fn create(dest: Option<&Path>, durable: bool) -> Result<Sink> {
-        let file = match dest {
-            Some(d) => {
-                if let Some(parent) = d.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| Error::io("create folder", parent, e))?;
-                }
-                let tmp = tmp_path(d);
-                let f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-                Some((f, tmp, d.to_path_buf()))
-            }
-            None => None,
-        };
-        Ok(Sink {
-            file,
-            hasher: blake3::Hasher::new(),
-            size: 0,
-            durable,
-        })
-    }
-
-    fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        self.hasher.update(chunk);
-        self.size += chunk.len() as u64;
-        if let Some((f, tmp, _)) = self.file.as_mut() {
-            f.write_all(chunk)
-                .map_err(|e| Error::io("write", &*tmp, e))?;
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Result<(u64, String)> {
-        if let Some((f, tmp, dest)) = self.file {
-            if self.durable {
-                f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
-            }
-            drop(f);
-            std::fs::rename(&tmp, &dest).map_err(|e| Error::io("rename", &tmp, e))?;
-        }
-        Ok((self.size, self.hasher.finalize().to_hex().to_string()))
-    }
-}
-
-fn tmp_path(dest: &Path) -> PathBuf {
-    // `dest` is always a file path built from a key; without a name the temporary file is
-    // still unique (dot, pid) beside it.
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Size and BLAKE3 of a local file, streamed.
-pub async fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let p = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let mut f = std::fs::File::open(&p).map_err(|e| Error::io("open", &p, e))?;
-        let mut sink = Sink::create(None, false)?;
-        let mut buf = vec![0u8; BUF];
-        loop {
-            let n = f.read(&mut buf).map_err(|e| Error::io("read", &p, e))?;
-            if n == 0 {
-                break;
-            }
-            sink.write(&buf[..n])?;
-        }
-        sink.finish()
-    })
-    .await
-    .map_err(|e| Error::Store {
-        target: path.display().to_string(),
-        reason: format!("hashing task failed: {e}"),
-    })?
-}
-
-impl LocalStore {
-    fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
-    }
-
-    async fn check(&self) -> Result<()> {
-        let root = self.root.clone();
-        blocking(&root.display().to_string(), move || {
-            std::fs::create_dir_all(&root)
-                .map_err(|e| Error::io("create backup folder", &root, e))?;
-            let probe = root.join(format!(".write-probe-{}", std::process::id()));
-            std::fs::write(&probe, b"")
-                .map_err(|e| Error::io("write to backup folder", &root, e))?;
-            std::fs::remove_file(&probe).map_err(|e| Error::io("remove", &probe, e))
-        })
-        .await
-    }
-
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
-        let p = self.path(key);
-        match tokio::fs::metadata(&p).await {
-            Ok(m) => Ok(Some(ObjectInfo {
-                size: m.len(),
-                blake3: None,
-                version: format!("{:?}", m.modified().ok()),
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("stat", p, e)),
-        }
-    }
-
-    async fn put_file(&self, key: &str, src: &Path) -> Result<()> {
-        let (src, dest) = (src.to_path_buf(), self.path(key));
-        blocking(&dest.display().to_string(), move || {
-            let mut input = std::fs::File::open(&src).map_err(|e| Error::io("open", &src, e))?;
-            let mut sink = Sink::create(Some(&dest), true)?;
-            let mut buf = vec![0u8; BUF];
-            loop {
-                let n = input
-                    .read(&mut buf)
-                    .map_err(|e| Error::io("read", &src, e))?;
-                if n == 0 {
-                    break;
-                }
-                sink.write(&buf[..n])?;
-            }
-            sink.finish().map(|_| ())
-        })
-        .await
-    }
-
-    async fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
-        let dest = self.path(key);
-        let bytes = bytes.to_vec();
-        blocking(&dest.display().to_string(), move || {
-            let mut sink = Sink::create(Some(&dest), true)?;
-            sink.write(&bytes)?;
-            sink.finish().map(|_| ())
-        })
-        .await
-    }
-
-    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let p = self.path(key);
-        match tokio::fs::read(&p).await {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", p, e)),
-        }
-    }
-
-    async fn download(&self, key: &str, dest: Option<&Path>) -> Result<(u64, String)> {
-        let src = self.path(key);
-        let dest = dest.map(Path::to_path_buf);
-        blocking(&src.display().to_string(), move || {
-            let mut input = std::fs::File::open(&src).map_err(|e| Error::io("open", &src, e))?;
-            let mut sink = Sink::create(dest.as_deref(), false)?;
-            let mut buf = vec![0u8; BUF];
-            loop {
-                let n = input
-                    .read(&mut buf)
-                    .map_err(|e| Error::io("read", &src, e))?;
-                if n == 0 {
-                    break;
-                }
-                sink.write(&buf[..n])?;
-            }
-            sink.finish()
-        })
-        .await
     }
 }
 
