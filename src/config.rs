@@ -170,7 +170,8 @@ pub struct BackupConfig {
     /// throttling and connection errors).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
-    /// Parts of one multipart upload sent at once.
+    /// Parts of one multipart upload sent at once, and ranged GETs of one file fetched at
+    /// once by restore.
     #[serde(default = "default_part_concurrency")]
     pub part_concurrency: usize,
 }
@@ -180,7 +181,7 @@ fn default_max_attempts() -> u32 {
 }
 
 fn default_part_concurrency() -> usize {
-    4
+    8
 }
 
 /// Time limits, concurrency and bandwidth.

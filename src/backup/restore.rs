@@ -241,7 +241,15 @@ async fn restore_locked(
     files: &[FileRow],
     report: &mut RestoreReport,
 ) -> Result<()> {
+    let started = std::time::Instant::now();
     let downloaded = download_all(cx, m, config.limits.copy_concurrency).await?;
+    tracing::info!(
+        day = cx.day,
+        files = m.files.len(),
+        bytes = report.bytes,
+        seconds = started.elapsed().as_secs_f64(),
+        "downloaded and verified the backup"
+    );
     if let Some(c) = create_collection {
         let w = cx
             .long
@@ -277,6 +285,11 @@ async fn restore_locked(
         prehashed: Some(Arc::new(downloaded)),
     })
     .await?;
+    tracing::info!(
+        day = cx.day,
+        seconds = started.elapsed().as_secs_f64(),
+        "published the restored day"
+    );
     report.rows_inserted += published.rows_inserted;
     report.digest = published.digest.clone();
     if cx.source == cx.target {

@@ -392,3 +392,63 @@ fn serde_round_trip() {
     assert_eq!(json, r#"{"table_id":"t","segment_id":"1"}"#);
     assert_eq!(serde_json::from_str::<SegmentRef>(&json).unwrap(), seg);
 }
+
+#[tokio::test]
+async fn prehashed_files_are_linked_with_their_recorded_digest() {
+    use std::os::unix::fs::MetadataExt;
+    // Source and destination on one file system, as restore's staging folder is.
+    let root = tempfile::tempdir().unwrap();
+    let (src, dst) = (root.path().join("staging"), root.path().join("long"));
+    let seg = SegmentRef::new("day_a", "1611000000000001");
+    write_seg(&src, &seg, &milvus_files(7, 50_000));
+    let dir = segment_dir(&src, &seg);
+    let rv = dir.join("1001.rv");
+    let rv_hash = blake3::hash(&fs::read(&rv).unwrap());
+    let rv_len = fs::metadata(&rv).unwrap().len();
+    let mut pre = Prehashed::new();
+    pre.insert(rv.clone(), (rv_len, rv_hash));
+    let o = CopyOptions {
+        fsync: true,
+        prehashed: Some(Arc::new(pre.clone())),
+        ..opts()
+    };
+    let report = copy_segments(&src, &dst, std::slice::from_ref(&seg), &o)
+        .await
+        .unwrap();
+    let out = segment_dir(&dst, &seg);
+    // Linked: the same inode; the others are copies.
+    assert_eq!(
+        fs::metadata(out.join("1001.rv")).unwrap().ino(),
+        fs::metadata(&rv).unwrap().ino()
+    );
+    assert_ne!(
+        fs::metadata(out.join("1001.uid")).unwrap().ino(),
+        fs::metadata(dir.join("1001.uid")).unwrap().ino()
+    );
+    assert_eq!(tree(&out), tree(&dir));
+    let rv_digest = report.files.iter().find(|f| f.name == "1001.rv").unwrap();
+    assert_eq!(
+        (rv_digest.size, rv_digest.blake3.as_str()),
+        (rv_len, rv_hash.to_hex().as_str())
+    );
+    assert_eq!(
+        report.bytes_copied,
+        tree(&dir).iter().map(|(_, b)| b.len() as u64).sum::<u64>()
+    );
+
+    // A prehashed file whose size is not the recorded one is refused, and nothing lands.
+    let dst2 = root.path().join("long2");
+    pre.insert(rv.clone(), (rv_len + 1, rv_hash));
+    let o = CopyOptions {
+        prehashed: Some(Arc::new(pre)),
+        ..o
+    };
+    let err = copy_segments(&src, &dst2, std::slice::from_ref(&seg), &o)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CopyError::SizeChanged { path, .. } if *path == rv),
+        "{err}"
+    );
+    assert!(!segment_dir(&dst2, &seg).exists());
+}

@@ -325,6 +325,7 @@ impl S3Store {
                 .map(|(parts, ())| parts);
         match result {
             Ok(parts) => {
+                let t = std::time::Instant::now();
                 self.client
                     .complete_multipart_upload()
                     .bucket(&self.bucket)
@@ -338,6 +339,7 @@ impl S3Store {
                     .send()
                     .await
                     .map_err(s3_err(self.name(key)))?;
+                tracing::debug!(object = %self.name(key), parts = size.div_ceil(part), seconds = t.elapsed().as_secs_f64(), "multipart upload completed");
                 Ok(())
             }
             Err(e) => {
