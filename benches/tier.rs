@@ -40,7 +40,7 @@ fn parse_args(argv: &[String]) -> Args {
         size_mb: 2048,
         segment_mb: 256,
         big_gb: 8,
-        runs: 3,
+        runs: 5,
         work: test_support::workspace_root().join("target/bench-data"),
         out: test_support::workspace_root().join("benches/RESULTS.md"),
     };
@@ -136,8 +136,40 @@ fn sh(cmd: &mut Command) -> String {
 }
 
 /// Write back dirty pages, so one measurement does not pay for the previous one's writes.
+/// Before a measurement: write back dirty pages, so it does not pay for the previous one's
+/// writes.
 fn sync() {
+    write_back();
+}
+
+/// Read every file under `p` once, so a measurement reading it starts from the page cache
+/// whatever ran before it.
+fn warm(p: &Path) {
+    sh(Command::new("sh").arg("-c").arg(format!(
+        "find '{}' -type f -exec cat {{}} + > /dev/null",
+        p.display()
+    )));
+}
+
+/// `sync`: write every dirty page back.
+fn write_back() {
     sh(&mut Command::new("sync"));
+}
+
+/// Touch `bytes` of fresh anonymous memory, a byte per page, then free it.
+fn touch(bytes: u64) {
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut done = 0;
+    while done < bytes {
+        let len = (1usize << 30).min((bytes - done) as usize);
+        let mut c = vec![0u8; len];
+        for b in c.iter_mut().step_by(4096) {
+            *b = 1;
+        }
+        std::hint::black_box(&c);
+        chunks.push(c);
+        done += len as u64;
+    }
 }
 
 fn rm(p: &Path) {
@@ -148,6 +180,7 @@ fn cp_r(src: &Path, dst: &Path) -> f64 {
     rm(dst);
     std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
     sync();
+    warm(src);
     timed(|| {
         sh(Command::new("cp").arg("-r").arg(src).arg(dst));
     })
@@ -157,9 +190,10 @@ fn cp_r_sync(src: &Path, dst: &Path) -> f64 {
     rm(dst);
     std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
     sync();
+    warm(src);
     timed(|| {
         sh(Command::new("cp").arg("-r").arg(src).arg(dst));
-        sync();
+        write_back();
     })
 }
 
@@ -218,6 +252,7 @@ fn segments_under(root: &Path) -> Vec<SegmentRef> {
 async fn copy_tree(src: &Path, dst: &Path, fsync: bool, cap: Option<u64>) -> f64 {
     rm(dst);
     sync();
+    warm(src);
     let segs = segments_under(src);
     let opts = CopyOptions {
         concurrency: 4,
@@ -261,9 +296,10 @@ fn sqlite(dir: &Path, name: &str) -> String {
 
 /// Touch most of the free memory once, then free it. Virtual machines that back guest
 /// memory lazily (Firecracker and the like) charge a host fault on the first use of each
-/// page; without this, whichever measurement first fills the page cache pays it (seen here:
-/// 2 GB written in 4.6 s the first time, 0.34 s the second). Returns the bytes touched and
-/// the seconds it took.
+/// page (seen here: 2 GB written in 4.6 s the first time, 0.34 s the second); without this
+/// the first measurements pay it. Pages freed later may still go back to the host (free
+/// page reporting), which is why every figure is a median of several runs. Returns the
+/// bytes touched and the seconds it took.
 fn prefault_memory() -> (u64, f64) {
     let avail_kb: u64 = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
@@ -273,20 +309,8 @@ fn prefault_memory() -> (u64, f64) {
         .unwrap_or(0);
     let total = (avail_kb * 1024).saturating_sub(2 << 30).min(64 << 30);
     let t = Instant::now();
-    let mut chunks: Vec<Vec<u8>> = Vec::new();
-    let mut done = 0;
-    while done < total {
-        let len = (1usize << 30).min((total - done) as usize);
-        let mut c = vec![0u8; len];
-        for b in c.iter_mut().step_by(4096) {
-            *b = 1;
-        }
-        std::hint::black_box(&c);
-        chunks.push(c);
-        done += len as u64;
-    }
-    drop(chunks);
-    (done, t.elapsed().as_secs_f64())
+    touch(total);
+    (total, t.elapsed().as_secs_f64())
 }
 
 async fn run(args: Args) {
@@ -653,6 +677,7 @@ async fn bench_migrate(
         );
         let cfg = tier_config(w, short_meta, short, &engine, "");
         let log = w.join(format!("migrate-{run}.log"));
+        sync();
         let t = Instant::now();
         let o = migrate_cmd(
             &cfg,
@@ -1061,22 +1086,32 @@ async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String>) {
     let mut notes = Vec::new();
     for run in 0..args.runs {
         let prefix = format!("s3://bench/cli-{run}/");
+        sync();
+        warm(&long);
         base_up.push(measure(&mut || {
             sh(aws(&["s3", "cp", "--recursive", "--quiet"])
                 .arg(long.join("db"))
                 .arg(&prefix));
         }));
         let dl = w.join("cli-download");
+        // s3s-fs keeps each object as a file under its root: start both downloads warm.
+        let objects = |prefix: &str| w.join("s3s/bench").join(prefix);
         rm(&dl);
         sync();
+        if s3s.is_some() {
+            warm(&objects(&format!("cli-{run}")));
+        }
         base_down.push(measure(&mut || {
             sh(aws(&["s3", "cp", "--recursive", "--quiet", &prefix]).arg(&dl));
         }));
         rm(&dl);
         sync();
+        if s3s.is_some() {
+            warm(&objects(&format!("cli-{run}")));
+        }
         base_down_sync.push(timed(|| {
             sh(aws(&["s3", "cp", "--recursive", "--quiet", &prefix]).arg(&dl));
-            sync();
+            write_back();
         }));
         rm(&dl);
         sh(&mut aws(&[
@@ -1087,10 +1122,14 @@ async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String>) {
             "s3://bench/tier/",
         ]));
         sync();
+        warm(&long);
         ours_up.push(measure(&mut || tier_ok(&cfg, "backup")));
         // Restore into an empty long-term: drop its rows and files first.
         fresh_long_term(w);
         sync();
+        if s3s.is_some() {
+            warm(&objects("tier"));
+        }
         ours_down.push(measure(&mut || tier_ok(&cfg, "restore")));
         notes.push(format!(
             "backup run {run}: ours {:.2} s, restore {:.2} s",
@@ -1199,7 +1238,7 @@ fn render(
     let _ = writeln!(md, "# milvus-tier benchmark results\n");
     let _ = writeln!(
         md,
-        "Produced by `scripts/bench` (`cargo bench --bench tier`), release build. Day: {gb:.2} GB in {} MB segments (dimension {DIM}), {} runs per figure, medians. Baselines run in the same process run on the same data, page cache equally warm for both.\n",
+        "Produced by `scripts/bench` (`cargo bench --bench tier`), release build. Day: {gb:.2} GB in {} MB segments (dimension {DIM}), {} runs per figure, medians. Baselines run in the same process run on the same data, page cache equally warm for both; before each measurement dirty pages are written back and its input is read once, so neither side pays for the other's writeback or starts cold.\n",
         args.segment_mb, args.runs
     );
     let _ = writeln!(md, "## Machine\n\n{}", machine());

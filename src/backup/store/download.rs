@@ -1,22 +1,27 @@
 //! Reading objects from S3: small objects whole, checksums streamed, and downloads into a
 //! file with ranged GETs. A download asks for [`RANGE_LEN`] bytes per GET, a few GETs at
-//! once, and writes each at its offset; a follower thread hashes (BLAKE3) the file's
-//! contiguous written prefix as it grows and starts its writeback, so hashing and the disk
-//! keep pace with the network instead of following it.
+//! once, and writes each at its offset. Each range is hashed as it arrives, as its own
+//! BLAKE3 subtree (a range is a power-of-two multiple of BLAKE3's chunk, so it is exactly
+//! one subtree of the file's hash tree); the subtrees are merged into the file's BLAKE3 at
+//! the end. Hashing therefore runs in parallel like the GETs, and nothing is read back.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
+
+use blake3::hazmat::{
+    ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_non_root, merge_subtrees_root,
+};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::local::tmp_path;
-use super::{BUF, S3Store, blocking, s3_err};
+use super::{S3Store, blocking, s3_err};
 use crate::error::{Error, Result};
 use crate::segments::writeback;
 
-/// Bytes asked for by one ranged GET.
+/// Bytes asked for by one ranged GET: a power of two (one BLAKE3 subtree).
 pub const RANGE_LEN: u64 = 16 << 20;
 /// Bytes gathered from a response before one positional write.
 const WRITE_LEN: usize = 1 << 20;
@@ -105,14 +110,7 @@ impl S3Store {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| Error::io("create folder", parent, e))?;
                 }
-                // Read back by the follower, which hashes it.
-                let f = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&tmp)
-                    .map_err(|e| Error::io("create", &tmp, e))?;
+                let f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
                 f.set_len(size).map_err(|e| Error::io("size", &tmp, e))?;
                 Ok(Arc::new(f))
             })
@@ -133,7 +131,7 @@ impl S3Store {
         .await
     }
 
-    /// Fetch every range of `key` into `file` while the follower hashes it.
+    /// Fetch every range of `key` into `file`; size and BLAKE3 of the whole.
     async fn fill(
         &self,
         key: &str,
@@ -142,55 +140,37 @@ impl S3Store {
         size: u64,
     ) -> Result<(u64, String)> {
         let ranges = size.div_ceil(RANGE_LEN).max(1);
-        let (tx, rx) = mpsc::channel::<u64>();
-        let follower = {
-            let (file, path) = (Arc::clone(file), path.to_path_buf());
-            tokio::task::spawn_blocking(move || follow(&file, &path, size, &rx))
+        let to = Download {
+            key,
+            file,
+            path,
+            size,
         };
-        let fetched = async {
-            let mut done = vec![false; ranges as usize];
-            let mut next = 0usize;
-            let mut pending = stream::iter(0..ranges)
-                .map(|i| self.fetch_range(key, file, path, i, size))
-                .buffer_unordered(self.part_concurrency);
-            while let Some(i) = pending.try_next().await? {
-                done[i as usize] = true;
-                while next < done.len() && done[next] {
-                    next += 1;
-                }
-                if tx.send((next as u64 * RANGE_LEN).min(size)).is_err() {
-                    // The follower stopped on an error: it is reported below.
-                    break;
-                }
-            }
-            Ok::<_, Error>(())
-        }
-        .await;
-        drop(tx);
-        let hashed = follower.await.map_err(|e| Error::Store {
-            target: path.display().to_string(),
-            reason: format!("hashing task failed: {e}"),
-        })?;
-        fetched?;
-        hashed
+        let mut hashed: Vec<(u64, blake3::Hasher)> = stream::iter(0..ranges)
+            .map(|i| self.fetch_range(&to, i))
+            .buffer_unordered(self.part_concurrency)
+            .try_collect()
+            .await?;
+        let hash = if ranges == 1 {
+            hashed[0].1.finalize()
+        } else {
+            hashed.sort_by_key(|(i, _)| *i);
+            let cvs: Vec<ChainingValue> =
+                hashed.iter().map(|(_, h)| h.finalize_non_root()).collect();
+            merge_ranges(&cvs, size, RANGE_LEN)
+        };
+        Ok((size, hash.to_hex().to_string()))
     }
 
     /// Fetch range `i` and write it at its offset, asking again (up to `max_attempts`)
-    /// when the body breaks off. Returns `i`.
-    async fn fetch_range(
-        &self,
-        key: &str,
-        file: &Arc<File>,
-        path: &Path,
-        i: u64,
-        size: u64,
-    ) -> Result<u64> {
+    /// when the body breaks off. Returns `i` and the range's hasher (its subtree).
+    async fn fetch_range(&self, to: &Download<'_>, i: u64) -> Result<(u64, blake3::Hasher)> {
         let mut attempt = 1;
         loop {
-            match self.fetch_once(key, file, path, i, size).await {
-                Ok(()) => return Ok(i),
+            match self.fetch_once(to, i).await {
+                Ok(h) => return Ok((i, h)),
                 Err(Failure::Body(e)) if attempt < self.max_attempts => {
-                    tracing::warn!(object = %self.name(key), range = i, attempt, error = %e, "download broke off; asking again");
+                    tracing::warn!(object = %self.name(to.key), range = i, attempt, error = %e, "download broke off; asking again");
                     attempt += 1;
                 }
                 Err(Failure::Body(e) | Failure::Other(e)) => return Err(e),
@@ -200,12 +180,15 @@ impl S3Store {
 
     async fn fetch_once(
         &self,
-        key: &str,
-        file: &Arc<File>,
-        path: &Path,
+        to: &Download<'_>,
         i: u64,
-        size: u64,
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<blake3::Hasher, Failure> {
+        let Download {
+            key,
+            file,
+            path,
+            size,
+        } = *to;
         let start = i * RANGE_LEN;
         let len = RANGE_LEN.min(size - start);
         // An empty object has no byte range to ask for.
@@ -221,7 +204,15 @@ impl S3Store {
         }
         let mut body = out.body;
         let mut buf = Vec::with_capacity(WRITE_LEN);
-        let (mut written, mut got) = (start, 0u64);
+        let mut hasher = blake3::Hasher::new();
+        hasher.set_input_offset(start);
+        let mut part = Part {
+            file,
+            path,
+            start,
+            written: start,
+        };
+        let mut got = 0u64;
         while let Some(chunk) = body
             .try_next()
             .await
@@ -236,17 +227,11 @@ impl S3Store {
             }
             buf.extend_from_slice(&chunk);
             if buf.len() >= WRITE_LEN {
-                let n = buf.len() as u64;
-                buf = write_at(file, path, buf, written)
+                (buf, hasher) = part
+                    .write(buf, hasher, false)
                     .await
                     .map_err(Failure::Other)?;
-                written += n;
             }
-        }
-        if !buf.is_empty() {
-            write_at(file, path, buf, written)
-                .await
-                .map_err(Failure::Other)?;
         }
         if got != len {
             return Err(Failure::Body(self.body_err(
@@ -254,8 +239,21 @@ impl S3Store {
                 format!("{got} of the {len} bytes at offset {start}"),
             )));
         }
-        Ok(())
+        (_, hasher) = part
+            .write(buf, hasher, true)
+            .await
+            .map_err(Failure::Other)?;
+        Ok(hasher)
     }
+}
+
+/// One download: the object, the file it goes into, and the object's expected size.
+#[derive(Clone, Copy)]
+struct Download<'a> {
+    key: &'a str,
+    file: &'a Arc<File>,
+    path: &'a Path,
+    size: u64,
 }
 
 /// The object size in a `Content-Range: bytes a-b/size` header.
@@ -263,53 +261,112 @@ fn range_total(h: &str) -> Option<u64> {
     h.rsplit_once('/').and_then(|(_, t)| t.parse().ok())
 }
 
-/// Write `buf` at `offset` of `file` on a blocking thread; gives the buffer back, emptied.
-async fn write_at(file: &Arc<File>, path: &Path, mut buf: Vec<u8>, offset: u64) -> Result<Vec<u8>> {
-    let (file, p) = (Arc::clone(file), path.to_path_buf());
-    blocking(&path.display().to_string(), move || {
-        file.write_all_at(&buf, offset)
-            .map_err(|e| Error::io("write", &p, e))?;
-        buf.clear();
-        Ok(buf)
-    })
-    .await
+/// The part of the file one range is written to.
+struct Part<'a> {
+    file: &'a Arc<File>,
+    path: &'a Path,
+    start: u64,
+    written: u64,
 }
 
-/// Hash `file` (`size` bytes) from the start, reading only below the offsets received (the
-/// written prefix), and start its writeback as it goes. Fails if the sender goes away before
-/// the end (the download failed).
-fn follow(file: &File, path: &Path, size: u64, rx: &mpsc::Receiver<u64>) -> Result<(u64, String)> {
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; BUF];
-    let mut pos = 0u64;
-    let mut wb = writeback::Progress::default();
-    while pos < size {
-        let Ok(mut ready) = rx.recv() else {
-            return Err(Error::Store {
-                target: path.display().to_string(),
-                reason: "download stopped before the end".into(),
-            });
-        };
-        while let Ok(r) = rx.try_recv() {
-            ready = r;
-        }
-        while pos < ready {
-            let n = (ready - pos).min(BUF as u64) as usize;
-            file.read_exact_at(&mut buf[..n], pos)
-                .map_err(|e| Error::io("read", path, e))?;
-            hasher.update(&buf[..n]);
-            pos += n as u64;
-            wb.advance(file, n as u64);
-        }
+impl Part<'_> {
+    /// On a blocking thread: write `buf` after what is written, hash it, and with `last`
+    /// start the range's writeback. Gives the buffer back, emptied, and the hasher.
+    async fn write(
+        &mut self,
+        mut buf: Vec<u8>,
+        mut hasher: blake3::Hasher,
+        last: bool,
+    ) -> Result<(Vec<u8>, blake3::Hasher)> {
+        let (file, p, offset, start) = (
+            Arc::clone(self.file),
+            self.path.to_path_buf(),
+            self.written,
+            self.start,
+        );
+        self.written += buf.len() as u64;
+        blocking(&self.path.display().to_string(), move || {
+            file.write_all_at(&buf, offset)
+                .map_err(|e| Error::io("write", &p, e))?;
+            hasher.update(&buf);
+            if last {
+                writeback::start(&file, start, offset + buf.len() as u64 - start);
+            }
+            buf.clear();
+            Ok((buf, hasher))
+        })
+        .await
     }
-    Ok((size, hasher.finalize().to_hex().to_string()))
+}
+
+/// The BLAKE3 of `size` bytes from the chaining values of its consecutive `range_len`-byte
+/// subtrees (at least two; `range_len` a power of two of at least one chunk, so every split
+/// of the tree falls between ranges).
+fn merge_ranges(cvs: &[ChainingValue], size: u64, range_len: u64) -> blake3::Hash {
+    fn subtree(cvs: &[ChainingValue], len: u64, range_len: u64) -> ChainingValue {
+        if cvs.len() == 1 {
+            return cvs[0];
+        }
+        let (l, r) = halves(cvs, len, range_len);
+        merge_subtrees_non_root(&l, &r, Mode::Hash)
+    }
+    fn halves(cvs: &[ChainingValue], len: u64, range_len: u64) -> (ChainingValue, ChainingValue) {
+        let left = left_subtree_len(len);
+        let n = (left / range_len) as usize;
+        (
+            subtree(&cvs[..n], left, range_len),
+            subtree(&cvs[n..], len - left, range_len),
+        )
+    }
+    let (l, r) = halves(cvs, size, range_len);
+    merge_subtrees_root(&l, &r, Mode::Hash)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Range-by-range hashing equals BLAKE3 of the whole, for sizes around every boundary.
+    #[test]
+    fn merged_ranges_equal_the_whole_hash() {
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        for range_len in [1024u64, 4096] {
+            for size in [
+                range_len + 1,
+                2 * range_len - 1,
+                2 * range_len,
+                2 * range_len + 1,
+                3 * range_len,
+                5 * range_len + 17,
+                8 * range_len,
+                8 * range_len + 1,
+                13 * range_len + 999,
+                data.len() as u64,
+            ] {
+                let bytes = &data[..size as usize];
+                let cvs: Vec<ChainingValue> = bytes
+                    .chunks(range_len as usize)
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let mut h = blake3::Hasher::new();
+                        h.set_input_offset(i as u64 * range_len);
+                        h.update(c);
+                        h.finalize_non_root()
+                    })
+                    .collect();
+                assert_eq!(
+                    merge_ranges(&cvs, size, range_len),
+                    blake3::hash(bytes),
+                    "size {size}, ranges of {range_len}"
+                );
+            }
+        }
+        assert_eq!(RANGE_LEN.count_ones(), 1, "a power of two");
+    }
+
     #[test]
     fn range_total_reads_the_size() {
-        assert_eq!(super::range_total("bytes 0-9/1234"), Some(1234));
-        assert_eq!(super::range_total("bytes 0-9/*"), None);
+        assert_eq!(range_total("bytes 0-9/1234"), Some(1234));
+        assert_eq!(range_total("bytes 0-9/*"), None);
     }
 }
