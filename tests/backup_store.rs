@@ -1,7 +1,7 @@
 //! The backup store against a moto S3 server: multipart upload of a file larger than one
 //! part (parts read from the file by offset, the file hashed on the way and the upload
 //! abandoned when it is not what was expected), object metadata, ranged download with
-//! BLAKE3, and the folder store. One test in its own binary: it sets the AWS credential
+//! BLAKE3 (a range whose body breaks off is asked for again), and the folder store. One test in its own binary: it sets the AWS credential
 //! variables of this process before any thread starts.
 
 mod common;
@@ -9,6 +9,7 @@ mod common;
 use milvus_tier::backup::store::{MIN_PART, RANGE_LEN, Store};
 use milvus_tier::config::BackupConfig;
 use test_support::moto::{ACCESS_KEY, Moto, REGION, SECRET_KEY};
+use test_support::proxy::FaultyProxy;
 
 fn files_in(dir: &std::path::Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -91,6 +92,36 @@ fn multipart_upload_round_trips_and_folder_store_matches() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("s3://store/pre/fix/absent"), "{err}");
+        // A connection that breaks off mid-body: that range is asked for again.
+        let cut = FaultyProxy::truncating(moto.port(), 2);
+        let via_cut = Store::open(&config("s3://store/pre/fix".into(), Some(cut.endpoint())))
+            .await
+            .unwrap();
+        let again = dir.path().join("restored/again");
+        assert_eq!(
+            via_cut.download("big", &again, size).await.unwrap(),
+            (size, blake3.clone())
+        );
+        assert!(cut.failed() > 0, "{} requests, none cut", cut.requests());
+        assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&src).unwrap());
+        std::fs::remove_file(&again).unwrap();
+        // Every body cut short: an error naming the object once the attempts are spent,
+        // and no file left behind.
+        let dead = FaultyProxy::truncating(moto.port(), 1);
+        let via_dead = Store::open(&config("s3://store/pre/fix".into(), Some(dead.endpoint())))
+            .await
+            .unwrap();
+        let err = via_dead
+            .download("big", &again, size)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s3://store/pre/fix/big") && err.contains("read body"),
+            "{err}"
+        );
+        assert_eq!(files_in(&dir.path().join("restored")), ["big"]);
+
         // An object of another size than expected is refused, and nothing is left.
         let short = dir.path().join("restored/short");
         let err = s3.download("big", &short, size - 1).await.unwrap_err();

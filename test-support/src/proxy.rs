@@ -1,13 +1,26 @@
-//! A loopback HTTP proxy that answers every Nth request with `503 Slow Down` (as S3 does when
-//! throttling) and forwards the others to an upstream server. Each connection carries one
-//! request (the proxy answers with `Connection: close`), so requests are counted exactly.
-//! Stopped on drop.
+//! A loopback HTTP proxy that spoils every Nth request and forwards the others to an upstream
+//! server: it either answers `503 Slow Down` (as S3 does when throttling) or forwards the
+//! request and cuts the response off after its head and a few body bytes (a connection that
+//! breaks mid-transfer). Each connection carries one request (the proxy answers with
+//! `Connection: close`), so requests are counted exactly. Stopped on drop.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// How the proxy spoils a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Answer `503 Slow Down` without forwarding.
+    SlowDown,
+    /// Forward, then pass on only the response head and [`CUT_AFTER`] body bytes.
+    Truncate,
+}
+
+/// Body bytes a truncated response keeps.
+const CUT_AFTER: usize = 1000;
 
 /// A running proxy.
 pub struct FaultyProxy {
@@ -21,6 +34,17 @@ impl FaultyProxy {
     /// Forward to `127.0.0.1:upstream`, answering requests number `every`, `2 × every`, …
     /// with 503 (`every` = 1 fails them all).
     pub fn start(upstream: u16, every: usize) -> FaultyProxy {
+        Self::spawn(upstream, every, Fault::SlowDown)
+    }
+
+    /// Forward every request to `127.0.0.1:upstream`, but cut the responses to requests
+    /// number `every`, `2 × every`, … short: head and the first 1000 body bytes, then the
+    /// connection closes.
+    pub fn truncating(upstream: u16, every: usize) -> FaultyProxy {
+        Self::spawn(upstream, every, Fault::Truncate)
+    }
+
+    fn spawn(upstream: u16, every: usize, fault: Fault) -> FaultyProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().expect("proxy addr").port();
         listener.set_nonblocking(true).expect("nonblocking");
@@ -35,7 +59,7 @@ impl FaultyProxy {
                         let (se, fa) = (se.clone(), fa.clone());
                         std::thread::spawn(move || {
                             // A broken connection is the client's to report.
-                            let _ = serve(client, upstream, every.max(1), &se, &fa);
+                            let _ = serve(client, upstream, every.max(1), fault, &se, &fa);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -60,7 +84,7 @@ impl FaultyProxy {
         self.seen.load(Ordering::Relaxed)
     }
 
-    /// Requests answered with 503 so far.
+    /// Requests spoiled so far (answered with 503, or cut short).
     pub fn failed(&self) -> usize {
         self.failed.load(Ordering::Relaxed)
     }
@@ -76,6 +100,7 @@ fn serve(
     mut client: TcpStream,
     upstream: u16,
     every: usize,
+    fault: Fault,
     seen: &AtomicUsize,
     failed: &AtomicUsize,
 ) -> std::io::Result<()> {
@@ -112,7 +137,8 @@ fn serve(
         buf.extend_from_slice(&chunk[..n]);
     }
     let n = seen.fetch_add(1, Ordering::Relaxed) + 1;
-    if n % every == 0 {
+    let spoil = n % every == 0;
+    if spoil && fault == Fault::SlowDown {
         failed.fetch_add(1, Ordering::Relaxed);
         let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
         write!(
@@ -133,6 +159,27 @@ fn serve(
     up.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())?;
     up.write_all(&buf[head_end..])?;
     up.flush()?;
+    if spoil {
+        // Responses with less body than that go through whole (and do not count).
+        let mut resp = Vec::new();
+        loop {
+            let n = up.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            resp.extend_from_slice(&chunk[..n]);
+            if let Some(i) = resp.windows(4).position(|w| w == b"\r\n\r\n")
+                && resp.len() > i + 4 + CUT_AFTER
+            {
+                resp.truncate(i + 4 + CUT_AFTER);
+                failed.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+        client.write_all(&resp)?;
+        client.flush()?;
+        return client.shutdown(Shutdown::Both);
+    }
     std::io::copy(&mut up, &mut client)?;
     client.shutdown(Shutdown::Both)
 }
