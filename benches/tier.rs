@@ -572,10 +572,13 @@ fn write_config(path: &Path, body: &str) {
     std::fs::write(path, body).expect("config");
 }
 
-fn tier_config(w: &Path, short_meta: &str, short: &Path, engine: &Engine, extra: &str) -> PathBuf {
-    let cfg = w.join("milvus-tier.toml");
+/// Write a milvus-tier config to `cfg`: short-term collection `live`, long-term `archive`,
+/// the engine at `engine_url`. `tiers` holds the metadata URL and storage path of
+/// short-term, long-term and the engine, in that order; `extra` is appended.
+fn write_tier_config(cfg: &Path, tiers: [(&str, &Path); 3], engine_url: &str, extra: &str) {
+    let [(short_meta, short), (long_meta, long), (local_meta, local)] = tiers;
     write_config(
-        &cfg,
+        cfg,
         &format!(
             r#"timezone = "UTC"
 [short_term]
@@ -584,24 +587,33 @@ storage_path = "{}"
 collection = "live"
 partition_tag_format = "day_%Y-%m-%d"
 [long_term]
-meta_url = "{}"
+meta_url = "{long_meta}"
 storage_path = "{}"
 collection = "archive"
 [engine]
-http_url = "{}"
-meta_url = "{}"
+http_url = "{engine_url}"
+meta_url = "{local_meta}"
 storage_path = "{}"
-[limits]
-merge_timeout_secs = 3600
-index_timeout_secs = 3600
 {extra}"#,
             short.display(),
-            sqlite(w, "long.sqlite"),
-            w.join("long").display(),
-            engine.url,
-            sqlite(w, "local.sqlite"),
-            w.join("local").display(),
+            long.display(),
+            local.display(),
         ),
+    );
+}
+
+/// The config of the migrate and backup runs, in `w`.
+fn tier_config(w: &Path, short_meta: &str, short: &Path, engine: &Engine, extra: &str) -> PathBuf {
+    let cfg = w.join("milvus-tier.toml");
+    write_tier_config(
+        &cfg,
+        [
+            (short_meta, short),
+            (&sqlite(w, "long.sqlite"), &w.join("long")),
+            (&sqlite(w, "local.sqlite"), &w.join("local")),
+        ],
+        &engine.url,
+        &format!("[limits]\nmerge_timeout_secs = 3600\nindex_timeout_secs = 3600\n{extra}"),
     );
     cfg
 }
@@ -991,31 +1003,17 @@ async fn bench_plan_10k(w: &Path, runs: usize) -> f64 {
         .await
         .expect("rows");
     let cfg = w.join("plan10k.toml");
-    write_config(
+    let no_password = |url: &str| url.replace(&format!(":{}@", test_support::PASSWORD), "@");
+    write_tier_config(
         &cfg,
-        &format!(
-            r#"timezone = "UTC"
-[short_term]
-meta_url = "{}"
-storage_path = "{}"
-collection = "live"
-partition_tag_format = "day_%Y-%m-%d"
-[long_term]
-meta_url = "{}"
-storage_path = "{}"
-collection = "archive"
-[engine]
-http_url = "http://127.0.0.1:9"
-meta_url = "{}"
-storage_path = "{}"
-"#,
-            short_url.replace(&format!(":{}@", test_support::PASSWORD), "@"),
-            storage.display(),
-            long_url.replace(&format!(":{}@", test_support::PASSWORD), "@"),
-            w.join("plan10k-long").display(),
-            sqlite(w, "plan10k-local.sqlite"),
-            w.join("plan10k-local").display(),
-        ),
+        [
+            (&no_password(&short_url), &storage),
+            (&no_password(&long_url), &w.join("plan10k-long")),
+            (&sqlite(w, "plan10k-local.sqlite"), &w.join("plan10k-local")),
+        ],
+        // A dry run never calls the engine.
+        "http://127.0.0.1:9",
+        "",
     );
     let mut v = Vec::new();
     for _ in 0..runs.max(3) {

@@ -214,11 +214,7 @@ pub async fn backup_day(input: &BackupInput<'_>) -> Result<BackupReport> {
             let path = ManifestFile::path_of(&d.table_id, &d.segment_id, &d.name);
             let key = file_key(input.collection, input.day, &path);
             if !already_there(input.store, &key, d).await? {
-                let local = segments::segment_dir(
-                    input.long_storage,
-                    &segments::SegmentRef::new(&d.table_id, &d.segment_id),
-                )
-                .join(&d.name);
+                let local = file_path(input.long_storage, d);
                 input
                     .store
                     .put_file(&key, &local, d.size, &d.blake3)
@@ -300,25 +296,16 @@ fn check_against_publish(
     recorded: &[FileDigest],
 ) -> Result<()> {
     for r in recorded {
-        let path = segments::segment_dir(
-            storage,
-            &segments::SegmentRef::new(&r.table_id, &r.segment_id),
-        )
-        .join(&r.name);
+        let path = file_path(storage, r);
         match found
             .iter()
             .find(|f| f.table_id == r.table_id && f.segment_id == r.segment_id && f.name == r.name)
         {
             Some(f) if f.size == r.size && f.blake3 == r.blake3 => {}
             Some(f) => {
-                return Err(Error::Conflict(format!(
-                    "long-term file {} has {} bytes, BLAKE3 {}; publish recorded {} bytes, BLAKE3 {}: refusing to back up a changed file",
-                    path.display(),
-                    f.size,
-                    f.blake3,
-                    r.size,
-                    r.blake3
-                )));
+                return Err(store::changed_file(
+                    &path, f.size, &f.blake3, r.size, &r.blake3,
+                ));
             }
             None => {
                 return Err(Error::Conflict(format!(
@@ -329,4 +316,13 @@ fn check_against_publish(
         }
     }
     Ok(())
+}
+
+/// Where the file `d` is on long-term storage.
+fn file_path(storage: &Path, d: &FileDigest) -> std::path::PathBuf {
+    segments::segment_dir(
+        storage,
+        &segments::SegmentRef::new(&d.table_id, &d.segment_id),
+    )
+    .join(&d.name)
 }

@@ -27,16 +27,7 @@ pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
                 Some(_) => println!("day {} of `{}`: FAILED", r.day, r.collection),
             }
             for s in &r.steps {
-                println!(
-                    "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  bytes sent {:>12}  {}  blake3 {}",
-                    s.step,
-                    s.seconds,
-                    s.files,
-                    s.rows,
-                    s.bytes,
-                    s.outcome,
-                    &s.digest[..16.min(s.digest.len())]
-                );
+                super::print_step(s, "bytes sent");
             }
         }
         let failed = r.outcome == Outcome::Failed;

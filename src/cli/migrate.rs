@@ -140,20 +140,7 @@ fn print_text(r: &DayReport) {
         }
     }
     for s in &r.steps {
-        println!(
-            "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  bytes {:>12}  {}{}",
-            s.step,
-            s.seconds,
-            s.files,
-            s.rows,
-            s.bytes,
-            s.outcome,
-            if s.digest.is_empty() {
-                String::new()
-            } else {
-                format!("  blake3 {}", &s.digest[..16.min(s.digest.len())])
-            }
-        );
+        super::print_step(s, "bytes");
     }
 }
 

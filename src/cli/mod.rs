@@ -142,6 +142,29 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
+/// The first 16 hex digits of a digest, as reports print it.
+fn short_digest(d: &str) -> &str {
+    &d[..16.min(d.len())]
+}
+
+/// One step line of a day's text report; `bytes` labels the byte count.
+fn print_step(s: &crate::migrate::StepReport, bytes: &str) {
+    println!(
+        "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  {bytes:<5} {:>12}  {}{}",
+        s.step,
+        s.seconds,
+        s.files,
+        s.rows,
+        s.bytes,
+        s.outcome,
+        if s.digest.is_empty() {
+            String::new()
+        } else {
+            format!("  blake3 {}", short_digest(&s.digest))
+        }
+    );
+}
+
 /// Print an error as one line on stderr and return its exit code.
 pub fn fail(e: &Error) -> i32 {
     eprintln!("error: {e}");

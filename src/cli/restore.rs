@@ -76,7 +76,7 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
                 } else {
                     ""
                 },
-                &r.digest[..16.min(r.digest.len())]
+                super::short_digest(&r.digest)
             );
         }
         reports.push(r);

@@ -14,6 +14,7 @@ use blake3::hazmat::{
     ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_non_root, merge_subtrees_root,
 };
 
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::local::tmp_path;
@@ -34,19 +35,8 @@ enum Failure {
 
 impl S3Store {
     pub(super) async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(key))
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(s3_err(self.name(key))(e)),
+        let Some(out) = self.get_if_present(key, None).await? else {
+            return Ok(None);
         };
         let bytes = out
             .body
@@ -63,25 +53,34 @@ impl S3Store {
         }
     }
 
-    /// GET `key`, or the `range` of it.
-    async fn get(
+    /// GET `key`, or the `range` of it; None when the object does not exist.
+    async fn get_if_present(
         &self,
         key: &str,
         range: Option<String>,
-    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput> {
-        self.client
+    ) -> Result<Option<GetObjectOutput>> {
+        match self
+            .client
             .get_object()
             .bucket(&self.bucket)
             .key(self.key(key))
             .set_range(range)
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(s) if s.is_no_such_key() => Error::Store {
-                    target: self.name(key),
-                    reason: "object does not exist".into(),
-                },
-                _ => s3_err(self.name(key))(e),
+        {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(s3_err(self.name(key))(e)),
+        }
+    }
+
+    /// GET `key`, or the `range` of it; an absent object is an error naming it.
+    async fn get(&self, key: &str, range: Option<String>) -> Result<GetObjectOutput> {
+        self.get_if_present(key, range)
+            .await?
+            .ok_or_else(|| Error::Store {
+                target: self.name(key),
+                reason: "object does not exist".into(),
             })
     }
 

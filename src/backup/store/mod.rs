@@ -206,7 +206,13 @@ impl Store {
 }
 
 /// A file that no longer has the size and BLAKE3 publish recorded.
-fn changed_file(path: &Path, size: u64, blake3: &str, want_size: u64, want: &str) -> Error {
+pub(super) fn changed_file(
+    path: &Path,
+    size: u64,
+    blake3: &str,
+    want_size: u64,
+    want: &str,
+) -> Error {
     Error::Conflict(format!(
         "long-term file {} has {size} bytes, BLAKE3 {blake3}; publish recorded {want_size} bytes, BLAKE3 {want}: refusing to back up a changed file",
         path.display()
