@@ -176,24 +176,26 @@ fn rm(p: &Path) {
     let _ = std::fs::remove_dir_all(p);
 }
 
+/// Seconds of `cp -r src dst` (input warm, previous writes on disk).
 fn cp_r(src: &Path, dst: &Path) -> f64 {
-    rm(dst);
-    std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
-    sync();
-    warm(src);
-    timed(|| {
-        sh(Command::new("cp").arg("-r").arg(src).arg(dst));
-    })
+    cp_r_then(src, dst, false)
 }
 
+/// Seconds of `cp -r src dst` then `sync`: as durable as publish.
 fn cp_r_sync(src: &Path, dst: &Path) -> f64 {
+    cp_r_then(src, dst, true)
+}
+
+fn cp_r_then(src: &Path, dst: &Path, durable: bool) -> f64 {
     rm(dst);
     std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
     sync();
     warm(src);
     timed(|| {
         sh(Command::new("cp").arg("-r").arg(src).arg(dst));
-        write_back();
+        if durable {
+            write_back();
+        }
     })
 }
 
