@@ -128,6 +128,10 @@ pub struct ClusterConfig {
     /// `partitions rotate` on the short-term cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_url: Option<String>,
+    /// The Milvus `server_config.yaml` its nodes run with; `config check` checks it against
+    /// the 1.1.1 rules and the tier's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_config: Option<PathBuf>,
 }
 
 /// The local build engine.
@@ -149,6 +153,9 @@ pub struct EngineConfig {
     /// Milvus `engine.build_index_threshold`: RAW files with fewer rows are never indexed.
     #[serde(default = "default_build_threshold")]
     pub build_index_threshold: i64,
+    /// The engine's `server_config.yaml`; `config check` checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_config: Option<PathBuf>,
 }
 
 /// Backup target.

@@ -22,6 +22,7 @@ pub mod partitions;
 pub mod progress;
 pub mod redact;
 pub mod segments;
+pub mod server_config;
 
 pub use error::{Error, Result};
 

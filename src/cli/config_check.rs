@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use crate::check;
-use crate::config::Config;
+use crate::config::{Config, Tier};
 use crate::error::{Result, exit};
+use crate::server_config::{Level, ServerConfig};
 
 /// Print the effective configuration, then one line per check.
 pub async fn run(path: &Path, config: &Config) -> Result<i32> {
@@ -23,8 +24,42 @@ pub async fn run(path: &Path, config: &Config) -> Result<i32> {
             c.detail
         );
     }
-    let failed = checks.iter().filter(|c| !c.ok).count();
-    println!("{} checks, {} failed", checks.len(), failed);
+    let mut total = checks.len();
+    let mut failed = checks.iter().filter(|c| !c.ok).count();
+    let mut warned = 0;
+    for (tier, file) in [
+        (Tier::ShortTerm, &config.short_term.server_config),
+        (Tier::LongTerm, &config.long_term.server_config),
+        (Tier::Local, &config.engine.server_config),
+    ] {
+        let Some(file) = file else { continue };
+        total += 1;
+        let name = format!("{tier} server config {}", file.display());
+        let findings = match ServerConfig::load(file) {
+            Ok(sc) => sc.check_for(tier),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {name}: {e}");
+                continue;
+            }
+        };
+        if findings.is_empty() {
+            println!("ok   {name}: Milvus 1.1.1 accepts it; fits the {tier} role");
+        }
+        if findings.iter().any(|f| f.level == Level::Fail) {
+            failed += 1;
+        } else if !findings.is_empty() {
+            warned += 1;
+        }
+        for f in &findings {
+            let level = match f.level {
+                Level::Fail => "FAIL",
+                Level::Warn => "WARN",
+            };
+            println!("{level:<4} {name}: {f}");
+        }
+    }
+    println!("{total} checks, {failed} failed, {warned} with warnings");
     Ok(if failed == 0 {
         exit::OK
     } else {
