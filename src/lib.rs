@@ -21,6 +21,7 @@ pub mod notify;
 pub mod partitions;
 pub mod progress;
 pub mod redact;
+pub mod report;
 pub mod segments;
 pub mod server_config;
 

@@ -1,16 +1,15 @@
 //! Deployment files, checked offline: Kubernetes manifests against the API schemas
 //! (kubernetes-validate --strict), their cron schedules and timezones, the Batch job
-//! definition's retry rules, the IAM policies' scope, the Dockerfile (hadolint) and the job
-//! entrypoint (shellcheck, and run for real with `milvus-sim` as the engine).
+//! definition's retry rules, the IAM policies' scope, the Dockerfile (hadolint, no package
+//! manager) and the scripts (shellcheck). The entrypoint runs for real in `tests/entrypoint.rs`.
 
 mod common;
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
 use serde_json::Value;
-use test_support::{free_port, sqlite_url, venv_bin, venv_python, workspace_bin, workspace_root};
+use test_support::{venv_bin, venv_python, workspace_root};
 
 fn root(p: &str) -> PathBuf {
     workspace_root().join(p)
@@ -262,238 +261,104 @@ fn the_configmap_config_loads() {
     assert!(err.contains("not over yet"), "{err}");
 }
 
+/// Shell scripts of the repository, by their `#!` line.
+fn shell_scripts() -> Vec<PathBuf> {
+    let mut out = vec![root("batch-job/entrypoint.sh"), root(".ci/run")];
+    for e in std::fs::read_dir(root("scripts")).unwrap() {
+        let p = e.unwrap().path();
+        let head = std::fs::read_to_string(&p).unwrap_or_default();
+        if head.starts_with("#!/usr/bin/env bash") || head.starts_with("#!/bin/sh") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Package-manager calls in the `RUN` instructions of the Dockerfile's last stage (the one
+/// the job runs), continuation lines joined.
+fn runtime_package_manager_calls(dockerfile: &str) -> Vec<String> {
+    let mut stage: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for line in dockerfile.lines() {
+        let t = line.trim();
+        if t.starts_with('#') {
+            continue;
+        }
+        current.push_str(t.trim_end_matches('\\'));
+        current.push(' ');
+        if !t.ends_with('\\') {
+            if current.to_ascii_uppercase().starts_with("FROM ") {
+                stage.clear();
+            }
+            stage.push(std::mem::take(&mut current));
+        }
+    }
+    let managers = [
+        "apt-get",
+        "apt ",
+        "aptitude",
+        "dpkg -i",
+        "yum",
+        "dnf",
+        "microdnf",
+        "rpm -i",
+        "rpm -U",
+        "apk ",
+        "pip",
+        "easy_install",
+        "conda",
+        "gem install",
+        "npm install",
+        "curl",
+        "wget",
+    ];
+    stage
+        .iter()
+        .filter(|i| i.to_ascii_uppercase().starts_with("RUN "))
+        .filter(|i| managers.iter().any(|m| i.contains(m)))
+        .cloned()
+        .collect()
+}
+
 #[test]
-fn dockerfile_and_entrypoint_pass_their_linters() {
+fn dockerfile_and_scripts_pass_their_linters_and_the_image_installs_nothing() {
     let o = Command::new(venv_bin("hadolint"))
         .arg(root("docker/Dockerfile"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let scripts = shell_scripts();
+    assert!(scripts.len() >= 5, "{scripts:?}");
     let o = Command::new(venv_bin("shellcheck"))
-        .arg(root("batch-job/entrypoint.sh"))
+        .args(&scripts)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-}
 
-/// A short-term cluster of two days and an empty long-term collection, all on SQLite.
-struct Job {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
+    // The runtime image is Milvus 1.1's CentOS 7 (docker/deploy/cpu/centos7/Dockerfile at
+    // 330cc61be), whose repositories are end of life: the job stage runs no package manager.
+    let dockerfile = std::fs::read_to_string(root("docker/Dockerfile")).unwrap();
+    let calls = runtime_package_manager_calls(&dockerfile);
+    assert!(
+        calls.is_empty(),
+        "runtime stage installs packages: {calls:#?}"
+    );
+    assert!(
+        dockerfile.contains("FROM milvusdb/milvus:1.1.1-cpu-d061621-330cc6"),
+        "runtime stage is the engine image"
+    );
+    // The check does catch one (the builder stage's `apk add` is fine, a later one is not).
+    let bad = format!("{dockerfile}RUN yum install -y awscli \\\n    && yum clean all\n");
+    assert_eq!(runtime_package_manager_calls(&bad).len(), 1);
+    assert!(
+        runtime_package_manager_calls(&dockerfile.replace("FROM milvusdb", "#")).len() == 1,
+        "the builder's apk counts once it is the last stage"
+    );
 
-fn sim(args: &[&str]) {
-    let o = Command::new(workspace_bin("milvus-sim"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn job_setup() -> Job {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    for t in ["short", "long", "local"] {
-        std::fs::create_dir_all(d.join(t).join("db")).unwrap();
+    // The build context leaves out build output, test data and virtualenvs.
+    let ignore = std::fs::read_to_string(root(".dockerignore")).unwrap();
+    for entry in ["target/", "docker/data/", ".venv*/"] {
+        assert!(ignore.lines().any(|l| l.trim() == entry), "{entry}");
     }
-    let meta = |t: &str| sqlite_url(&d.join(t).join("db"), "meta.sqlite");
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    sim(&[
-        "seed",
-        "--meta",
-        &meta("short"),
-        "--storage",
-        &s(&d.join("short")),
-        "--collection",
-        "live",
-        "--days",
-        "2",
-        "--first-day",
-        "2026-11-20",
-        "--rows-per-day",
-        "3000",
-        "--segment-rows",
-        "1500",
-        "--dim",
-        "8",
-        "--tag-format",
-        "day_%Y-%m-%d",
-        "--index-file-size",
-        "1",
-    ]);
-    sim(&[
-        "seed-long-term",
-        "--meta",
-        &meta("long"),
-        "--storage",
-        &s(&d.join("long")),
-        "--collection",
-        "archive",
-        "--dim",
-        "8",
-        "--index-file-size",
-        "4096",
-        "--index-type",
-        "IVF_PQ",
-        "--params",
-        r#"{"m":4,"nlist":16}"#,
-    ]);
-    let config = d.join("milvus-tier.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"timezone = "UTC"
-[short_term]
-meta_url = "{}"
-storage_path = "{}"
-collection = "live"
-partition_tag_format = "day_%Y-%m-%d"
-[long_term]
-meta_url = "{}"
-storage_path = "{}"
-collection = "archive"
-[engine]
-meta_url = "{}"
-storage_path = "{}"
-http_url = "http://127.0.0.1:1"
-[limits]
-merge_timeout_secs = 60
-index_timeout_secs = 60
-no_progress_timeout_secs = 30
-"#,
-            meta("short"),
-            s(&d.join("short")),
-            meta("long"),
-            s(&d.join("long")),
-            meta("local"),
-            s(&d.join("local")),
-        ),
-    )
-    .unwrap();
-    Job { dir, config }
-}
-
-impl Job {
-    /// Run the entrypoint with `milvus-sim serve` as the engine command.
-    fn entrypoint(&self, args: &[&str], env: &[(&str, &str)]) -> (Output, u16) {
-        let port = free_port();
-        let d = self.dir.path();
-        let engine = format!(
-            "{} serve --meta {} --storage {} --port {port} --tick-ms 50",
-            workspace_bin("milvus-sim").display(),
-            sqlite_url(&d.join("local").join("db"), "meta.sqlite"),
-            d.join("local").display()
-        );
-        let url = format!("http://127.0.0.1:{port}");
-        let mut cmd = Command::new("bash");
-        cmd.arg(root("batch-job/entrypoint.sh")).args(args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MILVUS_TIER_")) {
-            cmd.env_remove(k);
-        }
-        cmd.env("ENGINE_CMD", engine)
-            .env("ENGINE_URL", &url)
-            .env("ENGINE_START_TIMEOUT_SECS", "30")
-            .env("ENGINE_STOP_TIMEOUT_SECS", "10")
-            .env("TIER_BIN", env!("CARGO_BIN_EXE_milvus-tier"))
-            .env("WORK_DIR", d)
-            .env("MILVUS_TIER_CONFIG", &self.config)
-            .env("MILVUS_TIER_ENGINE__HTTP_URL", &url)
-            .env("MILVUS_TIER_LOG_FORMAT", "text")
-            .env(
-                "REPORT_TARGET",
-                format!("file://{}", d.join("reports").display()),
-            );
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        (cmd.output().unwrap(), port)
-    }
-}
-
-fn stopped(port: u16, err: &str) {
-    assert!(
-        TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "engine still listening on {port}"
-    );
-    let pid: u32 = err
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("entrypoint: engine pid ")?
-                .strip_suffix(" stopped")
-        })
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no stop line in {err}"));
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "engine pid {pid} still there"
-    );
-}
-
-#[test]
-fn entrypoint_runs_an_array_child_migration_and_stops_the_engine() {
-    let job = job_setup();
-    let (o, port) = job.entrypoint(
-        &[
-            "migrate",
-            "--from",
-            "2026-11-20",
-            "--to",
-            "2026-11-21",
-            "--day-from-array-index",
-        ],
-        &[
-            ("AWS_BATCH_JOB_ARRAY_INDEX", "1"),
-            ("AWS_BATCH_JOB_ID", "abc-123:1"),
-        ],
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}\n{err}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    assert!(err.contains("engine healthy"), "{err}");
-    stopped(port, &err);
-    let report = job
-        .dir
-        .path()
-        .join("reports/milvus-tier-report-abc-123-1.json");
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let days = r["days"].as_array().unwrap();
-    assert_eq!(days.len(), 1, "the child ran only its own day: {r:#}");
-    assert_eq!(days[0]["day"], "2026-11-21");
-    assert_eq!(days[0]["outcome"], "migrated");
-    assert_eq!(days[0]["plan"]["rows"], 3000);
-}
-
-#[test]
-fn entrypoint_exits_with_migrates_code_and_stops_the_engine_on_failure() {
-    let job = job_setup();
-    // No partition for that day: bad input, exit 2, never retried by Batch.
-    let (o, port) = job.entrypoint(&["migrate", "--date", "2026-11-10"], &[]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("day_2026-11-10"), "{err}");
-    stopped(port, &err);
-
-    // An engine that never answers: exit 1 within the limit, engine stopped.
-    let (o, _) = job.entrypoint(
-        &["migrate", "--date", "2026-11-20"],
-        &[
-            ("ENGINE_CMD", "sleep 60"),
-            ("ENGINE_START_TIMEOUT_SECS", "1"),
-        ],
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("did not answer") && err.contains("within 1s"),
-        "{err}"
-    );
-    assert!(err.contains("stopped"), "{err}");
-
-    // Anything but `migrate …` is refused.
-    let (o, _) = job.entrypoint(&["submit"], &[]);
-    assert_eq!(o.status.code(), Some(2));
 }

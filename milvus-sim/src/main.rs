@@ -6,6 +6,7 @@ mod catalog;
 mod engine;
 mod error;
 mod faults;
+mod group_signal;
 mod http;
 mod ids;
 mod index;
@@ -178,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
             ttl_secs,
             fault,
         } => {
+            group_signal::fail_at_start_if_set();
             let cfg = SimConfig {
                 role,
                 build_index_threshold,

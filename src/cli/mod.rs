@@ -9,6 +9,7 @@ mod gc;
 mod meta_show;
 mod migrate;
 mod partitions;
+mod report;
 mod restore;
 mod submit;
 mod verify;
@@ -76,6 +77,16 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Remove segment folders on long-term storage that no row needs.
     Gc(gc::GcArgs),
+    /// Handle JSON reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+/// `report` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Upload a JSON report to S3 or a folder (what the Batch job does with migrate's report).
+    Upload(report::UploadArgs),
 }
 
 /// `partitions` subcommands.
@@ -135,6 +146,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Restore(args) => restore::run(&config, &args).await,
         Command::Verify(args) => verify::run(&config, &args).await,
         Command::Gc(args) => gc::run(&config, &args).await,
+        Command::Report(ReportCommand::Upload(args)) => report::upload(&config, &args).await,
     };
     match result {
         Ok(code) => code,
