@@ -22,6 +22,69 @@ pub mod exit {
     pub const TIMEOUT: i32 = 4;
     /// Data disagrees: conflicting rows, failed verification.
     pub const MISMATCH: i32 = 5;
+    /// The input is not ready yet (the short-term engine is still writing the day).
+    pub const NOT_READY: i32 = 6;
+}
+
+/// What kind of failure an error is: decides the exit code and whether a retry can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A runtime failure (I/O, database, engine): a retry may succeed.
+    Failure,
+    /// Usage, configuration or data that cannot be migrated as it is: a retry cannot help.
+    BadInput,
+    /// Another run holds (or took over) the day's lock: that run does the work.
+    Locked,
+    /// A time limit was exceeded: a retry may succeed.
+    Timeout,
+    /// Data disagrees (conflicting rows, failed verification): needs a person.
+    Mismatch,
+    /// A temporary condition (the short-term engine is still writing the day): retry later.
+    NotReady,
+}
+
+impl ErrorKind {
+    /// Every kind, in exit-code order.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Failure,
+        ErrorKind::BadInput,
+        ErrorKind::Locked,
+        ErrorKind::Timeout,
+        ErrorKind::Mismatch,
+        ErrorKind::NotReady,
+    ];
+
+    /// The process exit code of this kind.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Failure => exit::FAILURE,
+            ErrorKind::BadInput => exit::BAD_INPUT,
+            ErrorKind::Locked => exit::LOCKED,
+            ErrorKind::Timeout => exit::TIMEOUT,
+            ErrorKind::Mismatch => exit::MISMATCH,
+            ErrorKind::NotReady => exit::NOT_READY,
+        }
+    }
+
+    /// Whether running again later can succeed (Batch retries these exit codes).
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Failure | ErrorKind::Timeout | ErrorKind::NotReady
+        )
+    }
+
+    /// The kind's name, as the README's exit-code table spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Failure => "failure",
+            ErrorKind::BadInput => "bad_input",
+            ErrorKind::Locked => "locked",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Mismatch => "mismatch",
+            ErrorKind::NotReady => "not_ready",
+        }
+    }
 }
 
 /// Every failure the library reports.
@@ -152,6 +215,10 @@ pub enum Error {
     #[error("{0}")]
     BadInput(String),
 
+    /// The input day is not ready yet (a temporary condition worth retrying).
+    #[error("{0}")]
+    NotReady(String),
+
     /// Long-term or the backup holds something that disagrees with this day's data.
     #[error("{0}")]
     Conflict(String),
@@ -200,19 +267,41 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code this error maps to.
-    pub fn exit_code(&self) -> i32 {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Config(_)
             | Error::Usage(_)
             | Error::CollectionNotFound { .. }
             | Error::NoPartition { .. }
-            | Error::BadInput(_) => exit::BAD_INPUT,
-            Error::LockHeld(_) | Error::LockLost(_) | Error::DuplicateJob(_) => exit::LOCKED,
-            Error::Timeout(_) => exit::TIMEOUT,
-            Error::Conflict(_) | Error::Manifest { .. } => exit::MISMATCH,
-            _ => exit::FAILURE,
+            | Error::BadInput(_) => ErrorKind::BadInput,
+            Error::LockHeld(_) | Error::LockLost(_) | Error::DuplicateJob(_) => ErrorKind::Locked,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::NotReady(_) => ErrorKind::NotReady,
+            Error::Conflict(_) | Error::Manifest { .. } => ErrorKind::Mismatch,
+            Error::MetaConnect { .. }
+            | Error::Meta { .. }
+            | Error::Schema { .. }
+            | Error::UnknownEnum { .. }
+            | Error::BadRow { .. }
+            | Error::Path { .. }
+            | Error::Engine(_)
+            | Error::EngineState(_)
+            | Error::Copy(_)
+            | Error::Batch(_)
+            | Error::Store { .. }
+            | Error::Io { .. } => ErrorKind::Failure,
         }
+    }
+
+    /// Whether running again later can succeed.
+    pub fn retryable(&self) -> bool {
+        self.kind().retryable()
+    }
+
+    /// The process exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        self.kind().exit_code()
     }
 
     /// Wrap a driver error with the database and the action.

@@ -147,6 +147,17 @@ impl Lease {
         }
     }
 
+    /// Release the lease after the work that held it, keeping the work's own result: a
+    /// failed release is logged (the lease then expires after its TTL), never returned in
+    /// place of the work's error or success.
+    pub async fn release_after<T>(self, result: Result<T>) -> Result<T> {
+        let name = self.name.clone();
+        if let Err(e) = self.release().await {
+            tracing::warn!(lock = %name, error = %e, "could not release the lock; it expires after its lease time");
+        }
+        result
+    }
+
     /// Release the lease.
     pub async fn release(mut self) -> Result<()> {
         self.stop.notify_one();

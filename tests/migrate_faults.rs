@@ -161,7 +161,7 @@ async fn bad_input_is_refused_and_long_term_stays_unchanged() {
         "NEW_MERGE input",
         &date,
         &[],
-        2,
+        6,
         &[&format!("row id {}", f.id), "NEW_MERGE"],
     )
     .await;

@@ -197,8 +197,7 @@ pub async fn restore_day(
     {
         tracing::warn!(folder = %staging.display(), error = %e, "could not remove the restore staging folder");
     }
-    lease.release().await?;
-    result?;
+    lease.release_after(result).await?;
     report.outcome = RestoreOutcome::Restored;
     Ok(report)
 }

@@ -190,8 +190,7 @@ async fn run(
             tracing::warn!(error = %je, "could not record the failure in the journal");
         }
     }
-    lease.release().await?;
-    result
+    lease.release_after(result).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -485,8 +484,7 @@ pub async fn backup_published_day(config: &Config, day: Day) -> DayReport {
         {
             tracing::warn!(error = %je, "could not record the failure in the journal");
         }
-        lease.release().await?;
-        r
+        lease.release_after(r).await
     }
     .await;
     let (outcome, error, exit_code) = match result {

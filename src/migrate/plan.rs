@@ -150,7 +150,7 @@ pub async fn plan(day: Day, input: &PlanInput<'_>) -> Result<DayPlan> {
     let ids: Vec<String> = parts.iter().map(|p| p.table_id.clone()).collect();
     let all = input.short.files(&ids, &[]).await?;
     if let Some(f) = all.iter().find(|f| IN_FLIGHT_TYPES.contains(&f.file_type)) {
-        return Err(Error::BadInput(format!(
+        return Err(Error::NotReady(format!(
             "short-term TableFiles row id {} (partition {}, file {}) is {}: the short-term engine is still writing day {day}; retry when it has finished",
             f.id, f.table_id, f.file_id, f.file_type
         )));
