@@ -168,11 +168,7 @@ fn each_load_rule_refuses_a_bad_value() {
         // Config::CheckWalConfigEnable (Config.cpp:1896).
         ("enable: true", "enable: sometimes", "wal.enable"),
         // Config::CheckWalConfigWalPath (Config.cpp:1936).
-        (
-            "path: /var/lib/milvus/wal",
-            "path: /var/lib//wal",
-            "wal.path",
-        ),
+        ("path: /milvus/run/wal", "path: /milvus//wal", "wal.path"),
         // Config::CheckLogsLevel (Config.cpp:1947) -> ValidateLogLevel: "warning", not "warn".
         ("level: info", "level: warn", "logs.level"),
         // Config::CheckLogsLogRotateNum (Config.cpp:2002): [0, 1024].
@@ -257,4 +253,79 @@ fn each_role_needs_its_mode_and_wal_off_where_rows_are_copied_in() {
     let short = text("server_config.short.yaml");
     assert_eq!(ServerConfig::parse(&short).get("wal.enable"), Some("true"));
     assert!(findings(&short, Tier::ShortTerm).is_empty());
+}
+
+#[test]
+fn compose_runs_milvus_as_the_invoking_user_with_every_written_path_on_a_mount() {
+    // Milvus creates folders with mode 0744 (CommonUtil::CreateDirectory,
+    // core/src/utils/CommonUtil.cpp:120): a root-run Milvus leaves folders the host-side steps
+    // of scripts/e2e-real (seed, migrate, teardown) cannot enter as a normal user. So Milvus
+    // runs as the invoking user, and every path it writes (storage.path; logs.path; wal.path
+    // with its lock, InstanceLockCheck in Server::Start) is bind-mounted from a folder the
+    // script creates as that user.
+    use yaml_rust2::{Yaml, YamlLoader};
+    let compose = text("compose.yml");
+    let doc = &YamlLoader::load_from_str(&compose).unwrap()[0];
+    let script = std::fs::read_to_string(workspace_root().join("scripts/e2e-real")).unwrap();
+    assert!(
+        script.contains("E2E_UID=\"$(id -u)\"") && script.contains("export E2E_UID E2E_GID"),
+        "scripts/e2e-real passes the invoking user to compose"
+    );
+    let mut checked = 0;
+    for role in ["short", "local", "long"] {
+        let svc = &doc["services"][role];
+        // `<<: *milvus` merges the anchor; yaml-rust2 keeps the merge key, so look in both.
+        let user = svc["user"]
+            .as_str()
+            .or_else(|| svc["<<"]["user"].as_str())
+            .unwrap_or_else(|| panic!("service {role}: no `user`, so Milvus runs as root"));
+        assert!(
+            user.contains("E2E_UID") && user.contains("E2E_GID"),
+            "{role}: {user}"
+        );
+        let mounts: Vec<(String, String)> = svc["volumes"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let v = v.as_str().unwrap();
+                let mut it = v.split(':');
+                (it.next().unwrap().into(), it.next().unwrap().into())
+            })
+            .collect();
+        let conf_src = &mounts
+            .iter()
+            .find(|(_, dst)| dst == "/var/lib/milvus/conf/server_config.yaml")
+            .unwrap()
+            .0;
+        let sc = ServerConfig::parse(&text(conf_src.trim_start_matches("./")));
+        let wal_on = !matches!(sc.get("wal.enable"), Some("false"));
+        let mut written = vec![
+            ("storage.path", sc.get("storage.path").unwrap().to_string()),
+            ("logs.path", sc.get("logs.path").unwrap().to_string()),
+        ];
+        if wal_on {
+            written.push(("wal.path", sc.get("wal.path").unwrap().to_string()));
+        }
+        for (key, path) in written {
+            let (src, _) = mounts
+                .iter()
+                .find(|(_, dst)| path == *dst || path.starts_with(&format!("{dst}/")))
+                .unwrap_or_else(|| {
+                    panic!("{role}: {key} {path} is not on a bind mount ({mounts:?})")
+                });
+            let dir = src.trim_start_matches("./data/");
+            assert!(src.starts_with("./data/"), "{role}: {src}");
+            let in_loop = script.contains("for role in short local long; do");
+            let created = script.contains(&format!("\"$DOCKER_DIR/data/{dir}\""))
+                || (in_loop && dir == role && script.contains("\"$DOCKER_DIR/data/$role\""))
+                || (in_loop
+                    && dir == format!("{role}-run")
+                    && script.contains("\"$DOCKER_DIR/data/$role-run\""));
+            assert!(created, "{role}: scripts/e2e-real does not create {src}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7, "{checked}");
+    let _ = Yaml::Null;
 }
