@@ -150,12 +150,17 @@ pub struct EngineConfig {
     pub meta_password_file: Option<PathBuf>,
     /// Its `storage.path`.
     pub storage_path: PathBuf,
-    /// Milvus `engine.build_index_threshold`: RAW files with fewer rows are never indexed.
+    /// The engine's build threshold: RAW files with fewer rows are never indexed. Milvus
+    /// 1.1.1 compiles it in (`BUILD_INDEX_THRESHOLD = 4096`, `db/meta/MetaConsts.h`) and has
+    /// no config key for it, so any other value needs `custom_build = true`.
     #[serde(default = "default_build_threshold")]
     pub build_index_threshold: i64,
     /// The engine's `server_config.yaml`; `config check` checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_config: Option<PathBuf>,
+    /// The engine was built from modified source with another `BUILD_INDEX_THRESHOLD`.
+    #[serde(default)]
+    pub custom_build: bool,
 }
 
 /// Backup target.
@@ -226,8 +231,11 @@ fn default_timezone() -> String {
     "UTC".to_string()
 }
 
+/// `BUILD_INDEX_THRESHOLD` of Milvus 1.1.1 (`core/src/db/meta/MetaConsts.h`).
+pub const MILVUS_BUILD_INDEX_THRESHOLD: i64 = 4096;
+
 fn default_build_threshold() -> i64 {
-    4096
+    MILVUS_BUILD_INDEX_THRESHOLD
 }
 
 /// Which cluster a command works on.
@@ -387,6 +395,14 @@ impl Config {
         if let Some(u) = &self.short_term.http_url {
             url::Url::parse(u)
                 .map_err(|e| Error::Config(format!("key `short_term.http_url`: `{u}`: {e}")))?;
+        }
+        if self.engine.build_index_threshold != MILVUS_BUILD_INDEX_THRESHOLD
+            && !self.engine.custom_build
+        {
+            return Err(Error::Config(format!(
+                "key `engine.build_index_threshold`: {} is not the {MILVUS_BUILD_INDEX_THRESHOLD} compiled into Milvus 1.1.1 (MetaConsts.h; the engine has no config key for it); set `engine.custom_build = true` only if the engine was built with that value",
+                self.engine.build_index_threshold
+            )));
         }
         if self.limits.copy_concurrency == 0 {
             return Err(Error::Config(

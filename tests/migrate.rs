@@ -68,13 +68,11 @@ async fn migrates_two_days_and_reruns_as_a_verified_noop() {
             )
             .await
             .unwrap();
-        assert_eq!(files.len(), local_files.len());
-        for f in &files {
-            let lf = local_files
-                .iter()
-                .find(|l| l.file_id == f.file_id)
-                .expect("same file ids as the engine");
-            assert!(f.same_content(lf), "{f:?} vs {lf:?}");
+        // The local engine holds only the last day: each day starts from an engine wiped
+        // of every partition (create_index rebuilds all of them when the root changes).
+        let last_day = p.partition_tag == "day_2026-11-21";
+        if !last_day {
+            assert!(local_files.is_empty(), "{local_files:?}");
         }
         let index: Vec<_> = files
             .iter()
@@ -83,6 +81,17 @@ async fn migrates_two_days_and_reruns_as_a_verified_noop() {
         assert_eq!(index.len(), 1, "one index file per day: {files:?}");
         assert_eq!(index[0].row_count, 6000);
         assert_eq!(index[0].engine_type, long_coll.engine_type);
+        if !last_day {
+            continue;
+        }
+        assert_eq!(files.len(), local_files.len());
+        for f in &files {
+            let lf = local_files
+                .iter()
+                .find(|l| l.file_id == f.file_id)
+                .expect("same file ids as the engine");
+            assert!(f.same_content(lf), "{f:?} vs {lf:?}");
+        }
         // Files byte-identical to the engine's output.
         for f in &files {
             let seg = |root: PathBuf| root.join("db/tables").join(&f.table_id).join(&f.segment_id);

@@ -58,7 +58,19 @@ pub async fn task(State(sim): State<AppState>, body: Bytes) -> Reply {
             catalog::live_collection(&sim.db, n).await?;
         }
         if sim.cfg.role == crate::sim::Role::Rw {
-            sim.flush(&names).await?;
+            let flushed = sim.flush(&names).await?;
+            // Each flush that wrote data starts a (LAYERED) merge task of those tables.
+            if !flushed.is_empty() {
+                let sim = sim.clone();
+                tokio::spawn(async move {
+                    if let Err(e) =
+                        crate::merge::merge_tables(&sim, &flushed, crate::merge::Strategy::Layered)
+                            .await
+                    {
+                        tracing::warn!(error = %e, "merge after flush failed");
+                    }
+                });
+            }
         }
         return Ok(ok(StatusCode::OK));
     }
@@ -71,8 +83,14 @@ pub async fn task(State(sim): State<AppState>, body: Bytes) -> Reply {
                     sim.table_for_tag(name, Some(&tag)).await?;
                 }
             }
-            // No deletes are simulated, so compact has nothing to rewrite; load and release
-            // only concern Milvus's data cache.
+            // Compact waits for the index thread's batch and for flush/merge
+            // (`DBImpl::Compact` takes `build_index_mutex_`, then
+            // `flush_merge_compact_mutex_`). No deletes are simulated, so it has nothing to
+            // rewrite; load and release only concern Milvus's data cache.
+            if key == "compact" {
+                let _build = sim.locks.build.lock().await;
+                let _merge = sim.locks.merge.lock().await;
+            }
             tracing::info!(collection = name, task = key, "task");
             return Ok(ok(StatusCode::OK));
         }
@@ -299,7 +317,12 @@ pub async fn create_index(
     let index_type = as_str(field(&v, "index_type")?, "index_type")?;
     let params = v.get("params").cloned().unwrap_or_else(|| json!({}));
     let params = if params.is_null() { json!({}) } else { params };
-    sim.create_index(&name, index_type, &params).await?;
+    // The build runs in its own task: a client that goes away does not stop it (Milvus
+    // goes on building in the background), and the reply waits for the whole build.
+    let (task_sim, index_type) = (sim.clone(), index_type.to_string());
+    tokio::spawn(async move { task_sim.create_index(&name, &index_type, &params).await })
+        .await
+        .map_err(|e| SimError::api(code::UNEXPECTED, format!("create index task failed: {e}")))??;
     Ok(ok(StatusCode::CREATED))
 }
 

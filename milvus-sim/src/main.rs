@@ -10,10 +10,14 @@ mod group_signal;
 mod http;
 mod ids;
 mod index;
+mod indexing;
+mod locks;
+mod merge;
 mod query;
 mod seed;
 mod sim;
 mod storage;
+mod wal;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,6 +83,13 @@ enum Cmd {
         /// TO_DELETE files older than this many seconds are removed.
         #[arg(long, env = "MILVUS_SIM_TTL_SECS", default_value_t = 10)]
         ttl_secs: i64,
+        /// `wal.enable`: check Tables.flush_lsn and Environment.global_lsn at start-up as
+        /// `WalManager::Init` does (on by default, as in Milvus 1.1.1).
+        #[arg(long, env = "MILVUS_SIM_WAL_ENABLE", default_value_t = true, action = clap::ArgAction::Set)]
+        wal_enable: bool,
+        /// `wal.recovery_error_ignore`: reset the WAL instead of failing to start.
+        #[arg(long, env = "MILVUS_SIM_WAL_RECOVERY_ERROR_IGNORE", default_value_t = false, action = clap::ArgAction::Set)]
+        wal_recovery_error_ignore: bool,
         /// Injected fault: none, hang, crash, http-500:<share 0..1>, slow:<ms>.
         #[arg(long, env = "MILVUS_SIM_FAULT", default_value = "none", value_parser = FaultSettings::parse)]
         fault: FaultSettings,
@@ -177,6 +188,8 @@ async fn main() -> anyhow::Result<()> {
             index_mb_per_s,
             tick_ms,
             ttl_secs,
+            wal_enable,
+            wal_recovery_error_ignore,
             fault,
         } => {
             group_signal::fail_at_start_if_set();
@@ -192,6 +205,13 @@ async fn main() -> anyhow::Result<()> {
             let sim = Arc::new(open(&node, cfg, fault).await?);
             if role == Role::Rw {
                 engine::clean_up_shadow_files(&sim).await?;
+            }
+            let wal = wal::WalSettings {
+                enable: wal_enable,
+                recovery_error_ignore: wal_recovery_error_ignore,
+            };
+            wal::init(&sim, &node.storage, wal).await?;
+            if role == Role::Rw {
                 tokio::spawn(engine::run(sim.clone()));
             }
             let listener = tokio::net::TcpListener::bind((host.as_str(), port))

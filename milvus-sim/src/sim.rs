@@ -16,7 +16,8 @@ use crate::catalog;
 use crate::error::{Result, SimError, code};
 use crate::faults::Faults;
 use crate::ids;
-use crate::index;
+use crate::indexing;
+use crate::locks::EngineLocks;
 use crate::storage::{RawData, Storage};
 
 /// Bytes in one MB (the API unit of `index_file_size`).
@@ -88,6 +89,8 @@ pub struct Sim {
     pub cfg: SimConfig,
     /// Injected faults.
     pub faults: Faults,
+    /// The engine's build and merge locks.
+    pub locks: EngineLocks,
     buffer: Mutex<BTreeMap<String, Pending>>,
 }
 
@@ -118,6 +121,7 @@ impl Sim {
             storage,
             cfg,
             faults,
+            locks: EngineLocks::default(),
             buffer: Mutex::new(BTreeMap::new()),
         }
     }
@@ -368,8 +372,9 @@ impl Sim {
             .is_empty()
     }
 
-    /// Flush the buffers of the named collections (all collections when empty).
-    pub async fn flush(&self, names: &[String]) -> Result<usize> {
+    /// Flush the buffers of the named collections (all collections when empty); returns
+    /// the table_ids that had buffered data.
+    pub async fn flush(&self, names: &[String]) -> Result<Vec<String>> {
         let mut table_ids = None;
         if !names.is_empty() {
             let mut all = Vec::new();
@@ -384,13 +389,17 @@ impl Sim {
             .await
     }
 
-    /// Flush buffers older than the auto-flush interval (`storage.auto_flush_interval`).
-    pub async fn auto_flush(&self) -> Result<usize> {
+    /// Flush buffers older than the auto-flush interval (`storage.auto_flush_interval`);
+    /// returns the table_ids flushed.
+    pub async fn auto_flush(&self) -> Result<Vec<String>> {
         let age = self.cfg.auto_flush;
         self.flush_where(|_, since| since.elapsed() >= age).await
     }
 
-    async fn flush_where(&self, pick: impl Fn(&String, Instant) -> bool) -> Result<usize> {
+    /// Serialize the picked buffers under the engine's merge lock (`ExecWalRecord` holds
+    /// `flush_merge_compact_mutex_` while it flushes).
+    async fn flush_where(&self, pick: impl Fn(&String, Instant) -> bool) -> Result<Vec<String>> {
+        let _merge = self.locks.merge.lock().await;
         let taken: Vec<(String, Pending)> = {
             let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
             let keys: Vec<String> = buf
@@ -402,7 +411,7 @@ impl Sim {
                 .filter_map(|k| buf.remove(&k).map(|p| (k, p)))
                 .collect()
         };
-        let n = taken.len();
+        let flushed: Vec<String> = taken.iter().map(|(k, _)| k.clone()).collect();
         for (table_id, p) in taken {
             let Some(table) = self
                 .db
@@ -416,7 +425,7 @@ impl Sim {
             debug_assert_eq!(p.dim as i64, table.dimension);
             self.write_segment(&table, &p.data).await?;
         }
-        Ok(n)
+        Ok(flushed)
     }
 
     /// Serialize `data` as a new segment of `table` (`MemTableFile::Serialize`): a NEW row,
@@ -456,61 +465,19 @@ impl Sim {
         Ok(row)
     }
 
-    /// Set the index of `name` and its partitions (`DBImpl::CreateIndex` without the wait):
-    /// flush, drop a different existing index, record the new one. As in Milvus, mergeable
-    /// RAW files are merged before anything is promoted: the engine tick merges first, then
-    /// turns RAW files with at least `build_index_threshold` rows into TO_INDEX and builds.
+    /// `DBImpl::CreateIndex`: blocks until the collection and its partitions are built
+    /// (see [`crate::indexing`]).
     pub async fn create_index(
         &self,
         name: &str,
         index_type: &str,
         params: &serde_json::Value,
     ) -> Result<()> {
-        let root = catalog::live_collection(&self.db, name).await?;
-        let engine = index::parse_index_type(index_type)?;
-        index::validate_params(engine, params, root.dimension, root.metric_type)?;
-        let params_text = params.to_string();
-        if self.cfg.role == Role::Rw {
-            self.flush(&[name.to_string()]).await?;
-        }
-        let tables = catalog::collection_tables(&self.db, name).await?;
-        let now = ids::now_micros();
-        let mut tx = self.db.pool().begin().await?;
-        for t in &tables {
-            let same = t.engine_type == engine
-                && serde_json::from_str::<serde_json::Value>(&t.index_params)
-                    .ok()
-                    .as_ref()
-                    == Some(params);
-            if !same {
-                drop_index_rows(&mut tx, &t.table_id, now).await?;
-                catalog::set_table_index(&mut tx, &t.table_id, engine, &params_text).await?;
-            }
-        }
-        tx.commit().await?;
-        tracing::info!(collection = name, index = index::web_name(engine), params = %params_text, "create index");
-        Ok(())
+        indexing::create_index(self, name, index_type, params).await
     }
 
-    /// Drop the index of `name` and its partitions (`DropCollectionIndex`).
+    /// Drop the index of `name` and its partitions (`DBImpl::DropIndex`).
     pub async fn drop_index(&self, name: &str) -> Result<()> {
-        let tables = catalog::collection_tables(&self.db, name).await?;
-        let now = ids::now_micros();
-        let mut tx = self.db.pool().begin().await?;
-        for t in &tables {
-            drop_index_rows(&mut tx, &t.table_id, now).await?;
-            catalog::set_table_index(&mut tx, &t.table_id, EngineType::Flat, "{}").await?;
-        }
-        tx.commit().await?;
-        tracing::info!(collection = name, "drop index");
-        Ok(())
+        indexing::drop_index(self, name).await
     }
-}
-
-/// INDEX → TO_DELETE, BACKUP → RAW, TO_INDEX → RAW for one table.
-async fn drop_index_rows(c: &mut sqlx::AnyConnection, table_id: &str, now: i64) -> Result<()> {
-    catalog::move_table_files(c, table_id, FileType::Index, FileType::ToDelete, now).await?;
-    catalog::move_table_files(c, table_id, FileType::Backup, FileType::Raw, now).await?;
-    catalog::move_table_files(c, table_id, FileType::ToIndex, FileType::Raw, now).await?;
-    Ok(())
 }

@@ -18,9 +18,9 @@ fn rows(n: usize, offset: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn hang_keeps_to_index_until_switched_off() {
     let dir = tempfile::tempdir().unwrap();
-    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let url_meta = test_support::sqlite_url(dir.path(), "meta.sqlite");
     let sim = start(
-        &url,
+        &url_meta,
         &dir.path().join("s"),
         &["--fault", "hang", "--tick-ms", "50"],
     )
@@ -39,26 +39,29 @@ async fn hang_keeps_to_index_until_switched_off() {
         r#"{"flush":{"collection_names":["c"]}}"#,
     )
     .await;
-    let v = sim
-        .ok(
-            "POST",
-            "/collections/c/indexes",
-            r#"{"index_type":"IVFSQ8","params":{"nlist":16}}"#,
-        )
-        .await;
-    assert_eq!(v["code"], 0);
-    let db = MetaDb::connect(&url).await.unwrap();
+    // create_index blocks until the build is done (`WaitCollectionIndexRecursively`).
+    let url = format!("{}/collections/c/indexes", sim.base);
+    let create = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .body(r#"{"index_type":"IVFSQ8","params":{"nlist":16}}"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let db = MetaDb::connect(&url_meta).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let f = files_of(&db, "c").await;
     assert_eq!(
         (count(&f, FileType::ToIndex), count(&f, FileType::Index)),
         (1, 0)
     );
+    assert!(!create.is_finished(), "create_index waits for the build");
     sim.ok("PUT", "/admin/faults", r#"{"fault":"none"}"#).await;
-    let built = wait_until(Duration::from_secs(10), || async {
-        count(&files_of(&db, "c").await, FileType::Index) == 1
-    })
-    .await;
+    assert_eq!(create.await.unwrap(), 201);
+    let built = count(&files_of(&db, "c").await, FileType::Index) == 1;
     assert!(built, "{}", sim.log_text());
 }
 

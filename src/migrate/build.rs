@@ -136,8 +136,9 @@ pub async fn build(
                 .await
         })
     };
+    // create_index flushes and blocks until the build is done; it runs beside the watch so
+    // that a long build neither times out the run nor hides an engine error.
     let mut create = Some(create);
-    engine.flush(&collection).await?;
     failpoint("build.after_create_index");
 
     let mut interval = Duration::from_millis(50);
@@ -146,18 +147,22 @@ pub async fn build(
     };
     let mut last_change = Instant::now();
     let mut merge_done: Option<Instant> = None;
-    let mut nudged = false;
     let mut polls = 0u64;
     loop {
         polls += 1;
         let files = local.files(&ids, &[]).await?;
         let progress = Progress::of(&files);
+        // A build in progress (NEW_INDEX) or a merge (NEW_MERGE) changes no row for as
+        // long as it runs: for a day of millions of vectors, many minutes.
+        let working = progress.has(FileType::NewIndex) || progress.has(FileType::NewMerge);
+        if working {
+            last_change = Instant::now();
+        }
         if progress != last {
             tracing::info!(state = %progress.describe(), elapsed_s = start.elapsed().as_secs_f64(), "engine progress");
             status.set(progress.describe());
             last = progress.clone();
             last_change = Instant::now();
-            nudged = false;
             interval = Duration::from_millis(50);
         }
         if merge_done.is_none()
@@ -265,18 +270,6 @@ pub async fn build(
                 limits.no_progress.as_secs(),
                 progress.describe()
             )));
-        }
-        if !nudged && stalled > Duration::from_secs(5) {
-            // As Milvus's own clients do when a build stalls: flush and compact once.
-            nudged = true;
-            engine
-                .flush(&collection)
-                .await
-                .map_err(|e| engine_failure(e, &progress))?;
-            engine
-                .compact(&collection)
-                .await
-                .map_err(|e| engine_failure(e, &progress))?;
         }
         tokio::time::sleep(interval).await;
         interval = (interval * 3 / 2).min(Duration::from_secs(1));

@@ -237,6 +237,9 @@ pub fn target_partition(p: &TableRow, long: &TableRow) -> TableRow {
         index_file_size: long.index_file_size,
         engine_type: long.engine_type,
         index_params: long.index_params.clone(),
+        // What `DBImpl::CreatePartition` writes: the owner's flush_lsn. A short-term lsn
+        // would make the long-term node's `WalManager::Init` fail at its next start.
+        flush_lsn: long.flush_lsn,
         ..p.clone()
     }
 }

@@ -85,10 +85,21 @@ pub fn local_rows(plan: &DayPlan) -> (Vec<TableRow>, Vec<FileRow>) {
     (tables, files)
 }
 
-/// Remove the day's collection, partitions and files from the local engine (scratch).
+/// Remove the local collection, every partition it owns (earlier days included) and their
+/// files from the local engine (scratch), so each day starts from an engine holding only
+/// that day: Milvus's create_index drops and rebuilds every partition's index when the
+/// root's index changes (`DBImpl::CreateIndex` → `UpdateCollectionIndexRecursively`).
 pub async fn wipe_local(plan: &DayPlan, local: &MetaDb, local_storage: &Path) -> Result<()> {
-    let mut ids = plan.partition_ids();
-    ids.push(plan.long_collection.table_id.clone());
+    let root = plan.long_collection.table_id.clone();
+    let owned: Vec<String> =
+        sqlx::query_scalar("SELECT table_id FROM Tables WHERE owner_table = ?")
+            .bind(&root)
+            .fetch_all(local.pool())
+            .await
+            .map_err(local.err(format!("list local partitions of {root}")))?;
+    let mut ids: std::collections::BTreeSet<String> = owned.into_iter().collect();
+    ids.extend(plan.partition_ids());
+    ids.insert(root);
     for id in &ids {
         sqlx::query("DELETE FROM TableFiles WHERE table_id = ?")
             .bind(id)

@@ -17,11 +17,14 @@ pub const DIM: usize = 16;
 pub struct Sim {
     pub child: Child,
     pub url: String,
+    /// Its stderr log.
+    pub log: PathBuf,
 }
 
 impl Sim {
     pub fn start(meta: &str, storage: &Path, role: &str, extra: &[&str]) -> Sim {
         let port = free_port();
+        let log = storage.with_extension(format!("{port}.log"));
         let child = Command::new(workspace_bin("milvus-sim"))
             .args(["serve", "--meta", meta, "--storage"])
             .arg(storage)
@@ -37,7 +40,7 @@ impl Sim {
             ])
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("sim log"))
             .spawn()
             .expect("start milvus-sim");
         let url = format!("http://127.0.0.1:{port}");
@@ -46,7 +49,12 @@ impl Sim {
             assert!(Instant::now() < deadline, "milvus-sim did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Sim { child, url }
+        Sim { child, url, log }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -188,6 +196,11 @@ pub fn cluster() -> Cluster {
 
 /// [`cluster`] with `days` seeded days from 2026-11-20.
 pub fn cluster_days(days: u32) -> Cluster {
+    cluster_with(days, &[])
+}
+
+/// [`cluster_days`] with extra `milvus-sim serve` arguments for the local engine.
+pub fn cluster_with(days: u32, engine_args: &[&str]) -> Cluster {
     super::init();
     let servers = vec![MariaDb::start(), MariaDb::start(), MariaDb::start()];
     let (short_url, long_url, local_url) = (
@@ -245,7 +258,7 @@ pub fn cluster_days(days: u32) -> Cluster {
         &local_url,
         &dir.path().join("local"),
         "rw",
-        &["--build-index-threshold", "4096"],
+        &[&["--build-index-threshold", "4096"], engine_args].concat(),
     );
     let config = dir.path().join("milvus-tier.toml");
     std::fs::write(
