@@ -21,6 +21,9 @@ use milvus_tier::meta::{
 use milvus_tier::segments::{self, CopyOptions, Existing, SegmentRef};
 use test_support::{MariaDb, Moto, free_port, workspace_bin};
 
+#[path = "tier/status.rs"]
+mod status;
+
 const MB: u64 = 1_000_000;
 const MIB: u64 = 1 << 20;
 const DAY: &str = "2026-11-20";
@@ -33,6 +36,8 @@ struct Args {
     runs: usize,
     work: PathBuf,
     out: PathBuf,
+    /// Run one measurement only (`status`) and update its row in `out`.
+    only: Option<String>,
 }
 
 fn parse_args(argv: &[String]) -> Args {
@@ -43,6 +48,7 @@ fn parse_args(argv: &[String]) -> Args {
         runs: 5,
         work: test_support::workspace_root().join("target/bench-data"),
         out: test_support::workspace_root().join("benches/RESULTS.md"),
+        only: None,
     };
     let mut it = argv.iter();
     while let Some(k) = it.next() {
@@ -58,6 +64,7 @@ fn parse_args(argv: &[String]) -> Args {
             "--runs" => a.runs = v().parse().expect("--runs"),
             "--work" => a.work = v().into(),
             "--out" => a.out = v().into(),
+            "--only" => a.only = Some(v()),
             // `cargo bench` passes --bench.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -319,6 +326,19 @@ async fn run(args: Args) {
     let w = &args.work;
     rm(w);
     std::fs::create_dir_all(w).expect("work dir");
+    match args.only.as_deref() {
+        None => {}
+        Some("status") => {
+            let row = status_row(w, args.runs).await;
+            let line = row_line(&row);
+            print!("{line}");
+            let md = std::fs::read_to_string(&args.out).unwrap_or_default();
+            std::fs::write(&args.out, merge_row(&md, &line)).expect("write results");
+            println!("updated {}", args.out.display());
+            return;
+        }
+        Some(other) => panic!("--only {other}: the only partial run is `status`"),
+    }
     let mut rows: Vec<Row> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     let (touched, secs) = prefault_memory();
@@ -516,10 +536,68 @@ async fn run(args: Args) {
         met: plan_s < 1.0,
     });
 
+    rows.push(status_row(w, args.runs).await);
+
     let md = render(&args, gb, &rows, &growth, &notes);
     print!("{md}");
     std::fs::write(&args.out, md).expect("write results");
     println!("wrote {}", args.out.display());
+}
+
+/// `status` of 365 days of long-term metadata in MariaDB, against `status` of one day.
+async fn status_row(w: &Path, runs: usize) -> Row {
+    let (one, year) = status::bench(w, runs).await;
+    Row {
+        what: format!(
+            "`status` of {} days, long-term metadata in MariaDB (whole process)",
+            status::DAYS
+        ),
+        baseline: "`status` of 1 day (same database)".into(),
+        base_s: Some(one),
+        ours_s: year,
+        figure: format!("{year:.2} s ({:.2}× one day)", year / one),
+        target: "< 1 s".into(),
+        met: year < 1.0,
+    }
+}
+
+/// One results-table line.
+fn row_line(r: &Row) -> String {
+    format!(
+        "| {} | {} | {} | {:.3} | {} | {} | {} |\n",
+        r.what,
+        r.baseline,
+        r.base_s.map_or("—".into(), |b| format!("{b:.3}")),
+        r.ours_s,
+        r.figure,
+        r.target,
+        if r.met { "yes" } else { "**no**" }
+    )
+}
+
+/// `md` with the results-table row of the same measurement replaced by `line` (or `line`
+/// added after the table's last row).
+fn merge_row(md: &str, line: &str) -> String {
+    let key = line.split(" | ").next().unwrap_or_default();
+    let mut lines: Vec<String> = md.lines().map(str::to_string).collect();
+    let new = line.trim_end().to_string();
+    if let Some(i) = lines
+        .iter()
+        .position(|l| l.split(" | ").next() == Some(key))
+    {
+        lines[i] = new;
+    } else if let Some(h) = lines.iter().position(|l| l.starts_with("| what |")) {
+        let end = lines[h..]
+            .iter()
+            .position(|l| !l.starts_with('|'))
+            .map_or(lines.len(), |n| h + n);
+        lines.insert(end, new);
+    } else {
+        lines.push(new);
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
 }
 
 fn throughput_row(what: &str, baseline: &str, base: f64, ours: f64, target: f64) -> Row {
@@ -1249,17 +1327,7 @@ fn render(
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for r in rows {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {:.3} | {} | {} | {} |",
-            r.what,
-            r.baseline,
-            r.base_s.map_or("—".into(), |b| format!("{b:.3}")),
-            r.ours_s,
-            r.figure,
-            r.target,
-            if r.met { "yes" } else { "**no**" }
-        );
+        md.push_str(&row_line(r));
     }
     let _ = writeln!(md, "\n## Growth (stage copy)\n");
     let _ = writeln!(md, "| size | bytes | seconds | s per GB |");

@@ -102,6 +102,15 @@ pub struct Config {
     /// Short-term partition rotation.
     #[serde(default)]
     pub partitions: crate::partitions::PartitionsConfig,
+    /// `status`: when a day counts as behind.
+    #[serde(default)]
+    pub status: crate::lifecycle::config::StatusConfig,
+    /// Prometheus Pushgateway for the runs' figures.
+    #[serde(default)]
+    pub metrics: crate::lifecycle::config::MetricsConfig,
+    /// `archive`: when days leave long-term storage.
+    #[serde(default)]
+    pub archive: crate::lifecycle::config::ArchiveConfig,
 }
 
 /// One Milvus cluster: its metadata database, storage and collection.
@@ -392,6 +401,9 @@ impl Config {
             s.validate()?;
         }
         self.partitions.validate()?;
+        self.status.validate()?;
+        self.metrics.validate()?;
+        self.archive.validate()?;
         if let Some(u) = &self.short_term.http_url {
             url::Url::parse(u)
                 .map_err(|e| Error::Config(format!("key `short_term.http_url`: `{u}`: {e}")))?;
@@ -501,6 +513,9 @@ impl Config {
         c.engine.http_url = redact::url(&c.engine.http_url);
         if let Some(b) = c.backup.as_mut() {
             b.target = redact::url(&b.target);
+        }
+        if let Some(u) = c.metrics.pushgateway_url.as_mut() {
+            *u = redact::url(u);
         }
         for u in [&mut c.short_term.http_url, &mut c.long_term.http_url]
             .into_iter()

@@ -11,6 +11,7 @@ mod migrate;
 mod partitions;
 mod report;
 mod restore;
+mod status;
 mod submit;
 mod verify;
 
@@ -77,6 +78,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Remove segment folders on long-term storage that no row needs.
     Gc(gc::GcArgs),
+    /// Where each day is: both tiers, the journal, backup, verify, archive, and its phase;
+    /// exit 5 when a day is behind.
+    Status(status::StatusArgs),
     /// Handle JSON reports.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -146,6 +150,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Restore(args) => restore::run(&config, &args).await,
         Command::Verify(args) => verify::run(&config, &args).await,
         Command::Gc(args) => gc::run(&config, &args).await,
+        Command::Status(args) => status::run(&config, &args).await,
         Command::Report(ReportCommand::Upload(args)) => report::upload(&config, &args).await,
     };
     match result {

@@ -18,13 +18,51 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
+/// Record the outcome in the journal (where it exists), for `status`.
+async fn record(
+    long: &crate::meta::MetaDb,
+    v: &crate::backup::verify::DayVerification,
+    deep: bool,
+    run_id: &str,
+    started_at: i64,
+) -> Result<()> {
+    use crate::lifecycle::record::{Record, VERIFY, record_verify};
+    let kinds: Vec<&str> = v.findings.iter().take(20).map(|f| f.kind).collect();
+    record_verify(
+        long,
+        &Record {
+            collection: &v.collection,
+            day: v.day,
+            step: VERIFY,
+            state: "done",
+            run_id,
+            started_at,
+            finished_at: crate::journal::now_micros(),
+            files: v.files_checked as i64,
+            rows: v.findings.len() as i64,
+            bytes: 0,
+            detail: Some(serde_json::json!({"deep": deep, "findings": kinds}).to_string()),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Verify the days.
 pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
     let days = args.days.days(config)?;
     let verifier = Verifier::connect(config).await?;
+    let (long, _, _) = crate::migrate::connect(config, crate::config::Tier::LongTerm).await?;
+    let run_id = format!(
+        "{}:{}:verify",
+        crate::migrate::hostname(),
+        std::process::id()
+    );
     let mut reports = Vec::new();
     for day in days {
+        let started_at = crate::journal::now_micros();
         let v = verifier.verify_day(day, args.deep).await?;
+        record(&long, &v, args.deep, &run_id, started_at).await?;
         if !args.json {
             for f in &v.findings {
                 println!(
