@@ -21,6 +21,9 @@ pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
     let mut reports = Vec::new();
     for day in days {
         let r = migrate::backup_published_day(config, day).await;
+        for st in &r.steps {
+            crate::metrics::note_step(r.day, st);
+        }
         if !args.json {
             match &r.error {
                 None => println!("day {} of `{}`: backed up", r.day, r.collection),

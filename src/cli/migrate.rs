@@ -67,6 +67,9 @@ pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Res
     let mut reports: Vec<DayReport> = Vec::new();
     for day in days {
         let report = migrate::migrate_day(config, day, &opts).await;
+        for st in &report.steps {
+            crate::metrics::note_step(report.day, st);
+        }
         if !args.json {
             print_text(&report);
         }

@@ -138,6 +138,8 @@ pub async fn run(cli: Cli) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
+    let pushed = cli.command.metrics_group(&config);
+    let started = std::time::Instant::now();
     let result = match cli.command {
         Command::Config(ConfigCommand::Check) => config_check::run(&cli.config, &config).await,
         Command::Meta(MetaCommand::Show(args)) => meta_show::run(&config, &args).await,
@@ -153,9 +155,38 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Status(args) => status::run(&config, &args).await,
         Command::Report(ReportCommand::Upload(args)) => report::upload(&config, &args).await,
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => fail(&e),
+    };
+    if let Some((command, collection)) = pushed {
+        let end = crate::metrics::RunEnd {
+            command,
+            collection: &collection,
+            exit_code: code,
+            seconds: started.elapsed().as_secs_f64(),
+            ended_at: chrono::Utc::now().timestamp_micros() as f64 / 1e6,
+        };
+        crate::metrics::push_run(&config, &end).await;
+    }
+    code
+}
+
+impl Command {
+    /// The Pushgateway group (command, collection) of a run whose figures are pushed.
+    fn metrics_group(&self, config: &Config) -> Option<(&'static str, String)> {
+        let long = || config.long_term.collection.clone();
+        match self {
+            Command::Migrate(_) => Some(("migrate", long())),
+            Command::Backup(_) => Some(("backup", long())),
+            Command::Restore(a) => Some(("restore", a.to_collection.clone().unwrap_or_else(long))),
+            Command::Verify(_) => Some(("verify", long())),
+            Command::Partitions(PartitionsCommand::Rotate(_)) => {
+                Some(("partitions_rotate", config.short_term.collection.clone()))
+            }
+            Command::Submit(a) if a.wait => Some(("submit", long())),
+            _ => None,
+        }
     }
 }
 

@@ -58,6 +58,18 @@ pub async fn run(config: &Config, args: &RotateArgs) -> Result<i32> {
             if report.dry_run {
                 return Ok(exit::OK);
             }
+            crate::metrics::note(
+                "milvus_tier_partitions_dropped",
+                None,
+                None,
+                report.dropped.len() as f64,
+            );
+            crate::metrics::note(
+                "milvus_tier_partitions_kept",
+                None,
+                None,
+                report.kept.len() as f64,
+            );
             if report.kept.is_empty() {
                 notify::notify(config, &notice(Level::Success, "OK", None, Some(&report))).await;
                 Ok(exit::OK)

@@ -79,6 +79,13 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
                 super::short_digest(&r.digest)
             );
         }
+        for (name, v) in [
+            ("milvus_tier_step_files", r.files as f64),
+            ("milvus_tier_step_rows", r.rows_inserted as f64),
+            ("milvus_tier_step_bytes", r.bytes as f64),
+        ] {
+            crate::metrics::note(name, Some("restore"), Some(r.day), v);
+        }
         reports.push(r);
     }
     if args.json {

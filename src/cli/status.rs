@@ -59,6 +59,17 @@ pub async fn run(config: &Config, args: &StatusArgs) -> Result<i32> {
     let today = Day::today(config.tz()?);
     let (from, to) = args.range(today)?;
     let report = status(config, &StatusOptions { from, to, today }).await?;
+    if let Some(base) = &config.metrics.pushgateway_url {
+        let job = config.metrics.job.as_deref().unwrap_or("milvus-tier");
+        let timeout = std::time::Duration::from_secs(config.metrics.timeout_secs.unwrap_or(10));
+        let body = crate::metrics::lifecycle_text(&report);
+        if let Err(e) =
+            crate::metrics::push(base, job, "status", &report.collection, body, timeout).await
+        {
+            tracing::warn!(error = %e, "metrics push failed");
+            eprintln!("warning: metrics not pushed: {e}");
+        }
+    }
     if args.metrics {
         print!("{}", crate::metrics::lifecycle_text(&report));
     } else if args.json {

@@ -63,6 +63,12 @@ pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
         let started_at = crate::journal::now_micros();
         let v = verifier.verify_day(day, args.deep).await?;
         record(&long, &v, args.deep, &run_id, started_at).await?;
+        crate::metrics::note(
+            "milvus_tier_verify_findings",
+            None,
+            Some(v.day),
+            v.findings.len() as f64,
+        );
         if !args.json {
             for f in &v.findings {
                 println!(
