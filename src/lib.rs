@@ -4,6 +4,7 @@
 //! The library holds the logic; the `milvus-tier` binary parses arguments, calls it and
 //! maps errors to exit codes. Data flows one way: plan → stage → build → publish → backup.
 
+pub mod archive;
 pub mod backup;
 pub mod batch;
 pub mod check;

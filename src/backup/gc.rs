@@ -82,6 +82,9 @@ pub async fn gc(config: &Config, opts: &GcOptions) -> Result<GcReport> {
     Journal::open(&long).await?;
     let in_flight = running_entries(&long).await?;
     let rows = segment_rows(&long).await?;
+    // Folders of days archived within `archive.grace_hours`: read-only nodes may still
+    // have their files open.
+    let held = crate::archive::held_folders(&long, &storage, config.archive.grace_hours).await?;
     let mut candidates = find(&storage.join("db").join("tables"), &rows)?;
     let mut report = GcReport {
         candidates: Vec::new(),
@@ -91,7 +94,11 @@ pub async fn gc(config: &Config, opts: &GcOptions) -> Result<GcReport> {
     };
     let grace = opts.grace.as_secs();
     for c in &mut candidates {
-        if opts.dry_run || !report.in_flight.is_empty() || c.age_secs < grace {
+        if opts.dry_run
+            || !report.in_flight.is_empty()
+            || c.age_secs < grace
+            || held.contains(&c.path)
+        {
             continue;
         }
         if !c.rows.is_empty() {

@@ -2,6 +2,7 @@
 //!
 //! The library computes typed reports; these modules only format them as text or JSON.
 
+mod archive;
 mod backup;
 mod config_check;
 mod days;
@@ -78,6 +79,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Remove segment folders on long-term storage that no row needs.
     Gc(gc::GcArgs),
+    /// Move days older than `archive.after_days` out of long-term (they stay in the backup);
+    /// exit 5 when a due day is kept.
+    Archive(archive::ArchiveArgs),
     /// Where each day is: both tiers, the journal, backup, verify, archive, and its phase;
     /// exit 5 when a day is behind.
     Status(status::StatusArgs),
@@ -153,6 +157,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Verify(args) => verify::run(&config, &args).await,
         Command::Gc(args) => gc::run(&config, &args).await,
         Command::Status(args) => status::run(&config, &args).await,
+        Command::Archive(args) => archive::run(&config, &args).await,
         Command::Report(ReportCommand::Upload(args)) => report::upload(&config, &args).await,
     };
     let code = match result {
@@ -185,6 +190,7 @@ impl Command {
                 Some(("partitions_rotate", config.short_term.collection.clone()))
             }
             Command::Submit(a) if a.wait => Some(("submit", long())),
+            Command::Archive(_) => Some(("archive", long())),
             _ => None,
         }
     }
