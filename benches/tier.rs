@@ -65,8 +65,8 @@ fn parse_args(argv: &[String]) -> Args {
             "--work" => a.work = v().into(),
             "--out" => a.out = v().into(),
             "--only" => a.only = Some(v()),
-            // `cargo bench` passes --bench.
-            "--bench" => {}
+            // `cargo bench` passes --bench; `scripts/bench -- ARGS` passes the `--` on.
+            "--bench" | "--" => {}
             other => panic!("unknown argument {other}"),
         }
     }
