@@ -53,6 +53,18 @@ fn status_follows_days_through_their_phases() {
         "0",
         "status created no table"
     );
+    // Nor does verify, a read-only check: the day is not in long-term, exit 5.
+    let (o, v) = c.run("verify", &["--date", "2026-11-20"], &[]);
+    assert_eq!(o.status.code(), Some(5), "{v:#}");
+    assert_eq!(v["days"][0]["findings"][0]["kind"], "no_rows", "{v:#}");
+    assert_eq!(
+        long.sql(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'milvus' AND table_name LIKE 'milvus_tier%'"
+        )
+        .trim(),
+        "0",
+        "verify created no table"
+    );
     let queries = json["queries"].as_u64().unwrap();
     assert_eq!(queries, 3, "{json:#}");
 

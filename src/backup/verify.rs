@@ -64,7 +64,8 @@ pub struct Verifier {
     short_collection: String,
     short_tags: TagFormat,
     store: Option<Store>,
-    journal: Journal,
+    /// None while the long-term database has no journal yet (verify creates no table).
+    journal: Option<Journal>,
 }
 
 impl Verifier {
@@ -78,7 +79,11 @@ impl Verifier {
             None => None,
         };
         Ok(Verifier {
-            journal: Journal::open(&long).await?,
+            journal: if crate::lifecycle::record::journal_exists(&long).await? {
+                Some(Journal::open(&long).await?)
+            } else {
+                None
+            },
             long,
             long_storage,
             long_collection,
@@ -111,11 +116,13 @@ impl Verifier {
             });
             return Ok(v);
         };
-        let publish = self
-            .journal
-            .get(&self.long_collection, &day_s, Step::Publish)
-            .await?
-            .filter(|p| p.state == State::Done);
+        let publish = match &self.journal {
+            Some(j) => j
+                .get(&self.long_collection, &day_s, Step::Publish)
+                .await?
+                .filter(|p| p.state == State::Done),
+            None => None,
+        };
         let manifest = match &self.store {
             Some(store) => {
                 v.backup_checked = true;

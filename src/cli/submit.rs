@@ -173,6 +173,10 @@ async fn submit_and_wait<B: BatchApi>(
     let mut notice = notice_for(collection, days, &info, duration);
     notice.rows = totals.map(|t| t.rows);
     notice.bytes = totals.map(|t| t.bytes);
+    if let Some(t) = &totals {
+        crate::metrics::note("milvus_tier_step_rows", Some("job"), None, t.rows as f64);
+        crate::metrics::note("milvus_tier_step_bytes", Some("job"), None, t.bytes as f64);
+    }
     notify::notify(config, &notice).await;
     Ok(code)
 }
