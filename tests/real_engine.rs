@@ -189,3 +189,57 @@ build_index_threshold = 5000
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("engine.build_index_threshold"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_whose_staging_races_a_ttl_pass_equals_a_clean_run() {
+    let clean = cluster_days(1);
+    let (o, _) = clean.migrate(&["--date", "2026-11-20"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = canonical(&clean).await;
+    drop(clean);
+
+    // The engine's TTL passes pause 2 s between removing rows and removing folders.
+    let c = cluster_with(1, &["--ttl-pause-ms", "2000"]);
+    // A first run dies after the build: the merged sources are TO_DELETE in the engine.
+    let o = c
+        .command("migrate")
+        .args(["--date", "2026-11-20", "--json"])
+        .env("MILVUS_TIER_FAILPOINT", "build.done")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        None,
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Once a TTL pass has removed those rows (and pauses before the folders), the rerun
+    // stages the same segments and pauses 4 s after copying them.
+    let engine = c.engine.as_ref().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !engine.log_text().contains("ttl delete") {
+        assert!(
+            Instant::now() < deadline,
+            "no TTL pass: {}",
+            engine.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (o, json) = c.run(
+        "migrate",
+        &["--date", "2026-11-20"],
+        &[("MILVUS_TIER_FAILPOINT", "stage.after_copy:sleep-4000")],
+    );
+    assert!(
+        o.status.success(),
+        "{}\n{json:#}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        engine.log_text()
+    );
+    assert_eq!(json["days"][0]["outcome"], "migrated");
+    assert_eq!(
+        canonical(&c).await,
+        want,
+        "rerun differs from the clean run"
+    );
+}

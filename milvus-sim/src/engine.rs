@@ -194,8 +194,9 @@ async fn build_into(sim: &Sim, t: &TableRow, src: &FileRow, row: &mut FileRow) -
     Ok(())
 }
 
-/// `CleanUpFilesWithTTL`: TO_DELETE rows older than the TTL go with their files; segment
-/// folders without rows and soft-deleted tables without files are removed. BACKUP stays.
+/// `CleanUpFilesWithTTL`: TO_DELETE rows older than the TTL go with their files; a segment
+/// folder no row names any more is removed whole, a table folder once the table has no file
+/// row; soft-deleted (state 1) Tables rows are removed at once. BACKUP is never removed.
 pub async fn clean_up_ttl(sim: &Sim) -> Result<()> {
     let limit = ids::now_micros() - sim.cfg.ttl_secs * 1_000_000;
     let table_ids = catalog::file_table_ids(&sim.db).await?;
@@ -220,26 +221,30 @@ pub async fn clean_up_ttl(sim: &Sim) -> Result<()> {
         tables.insert(f.table_id.clone());
         tracing::info!(table_id = %f.table_id, file_id = %f.file_id, "ttl delete");
     }
+    if !old.is_empty() && !sim.cfg.ttl_pause.is_zero() {
+        tokio::time::sleep(sim.cfg.ttl_pause).await;
+    }
     for (table_id, segment_id) in &segments {
         if catalog::rows_with_segment(&sim.db, segment_id).await? == 0 {
             let dir = sim.storage.segment_dir(table_id, segment_id);
             sim.storage.remove_dir(&dir)?;
         }
     }
+    // Soft-deleted Tables rows go at once, whatever files they still have; their folder
+    // only when empty (`DeleteCollectionPath(.., false)`), else once its last file row goes.
     for table_id in catalog::deleted_tables(&sim.db).await? {
-        if catalog::rows_of_table(&sim.db, &table_id).await? == 0 {
-            catalog::delete_table_row(&sim.db, &table_id).await?;
-            sim.storage.remove_dir(&sim.storage.table_dir(&table_id))?;
-            tracing::info!(table_id = %table_id, "ttl delete table");
+        catalog::delete_table_row(&sim.db, &table_id).await?;
+        let dir = sim.storage.table_dir(&table_id);
+        let empty = std::fs::read_dir(&dir).map(|mut d| d.next().is_none());
+        if empty.unwrap_or(false) {
+            sim.storage.remove_dir(&dir)?;
         }
+        tracing::info!(table_id = %table_id, "ttl delete table");
     }
+    // A table that lost its last file row loses its folder (`DeleteCollectionPath`).
     for table_id in &tables {
         if catalog::rows_of_table(&sim.db, table_id).await? == 0 {
-            let dir = sim.storage.table_dir(table_id);
-            let empty = std::fs::read_dir(&dir).map(|mut d| d.next().is_none());
-            if empty.unwrap_or(false) {
-                sim.storage.remove_dir(&dir)?;
-            }
+            sim.storage.remove_dir(&sim.storage.table_dir(table_id))?;
         }
     }
     Ok(())

@@ -83,6 +83,10 @@ enum Cmd {
         /// TO_DELETE files older than this many seconds are removed.
         #[arg(long, env = "MILVUS_SIM_TTL_SECS", default_value_t = 10)]
         ttl_secs: i64,
+        /// Pause of a TTL pass between removing rows and removing folders, milliseconds
+        /// (widens the window in which other writers race the pass).
+        #[arg(long, env = "MILVUS_SIM_TTL_PAUSE_MS", default_value_t = 0)]
+        ttl_pause_ms: u64,
         /// `wal.enable`: check Tables.flush_lsn and Environment.global_lsn at start-up as
         /// `WalManager::Init` does (on by default, as in Milvus 1.1.1).
         #[arg(long, env = "MILVUS_SIM_WAL_ENABLE", default_value_t = true, action = clap::ArgAction::Set)]
@@ -188,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
             index_mb_per_s,
             tick_ms,
             ttl_secs,
+            ttl_pause_ms,
             wal_enable,
             wal_recovery_error_ignore,
             fault,
@@ -200,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
                 index_mb_per_s,
                 tick: Duration::from_millis(tick_ms.max(1)),
                 ttl_secs,
+                ttl_pause: Duration::from_millis(ttl_pause_ms),
                 ..SimConfig::default()
             };
             let sim = Arc::new(open(&node, cfg, fault).await?);

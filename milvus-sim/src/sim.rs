@@ -55,6 +55,9 @@ pub struct SimConfig {
     pub ttl_secs: i64,
     /// Buffered vectors older than this are flushed automatically.
     pub auto_flush: Duration,
+    /// Pause of a TTL pass between removing rows and removing folders (test knob that
+    /// widens the window in which other writers race the pass).
+    pub ttl_pause: Duration,
 }
 
 impl Default for SimConfig {
@@ -67,6 +70,7 @@ impl Default for SimConfig {
             tick: Duration::from_millis(100),
             ttl_secs: 10,
             auto_flush: Duration::from_secs(1),
+            ttl_pause: Duration::ZERO,
         }
     }
 }

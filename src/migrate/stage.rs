@@ -1,6 +1,6 @@
-//! Step 2, stage: copy the day's raw segment files from short-term storage into the local
-//! engine's storage (checksummed while copying), then insert the rewritten rows into the
-//! local engine's metadata in one transaction. Short-term is only read.
+//! Step 2, stage: insert the rewritten rows into the local engine's metadata in one
+//! transaction, then copy the day's raw segment files from short-term storage into the
+//! local engine's storage (checksummed while copying). Short-term is only read.
 //!
 //! Short-term index files are not copied: the engine rebuilds the index from the raw
 //! vectors (`.rv`/`.uid`) of RAW, TO_INDEX and BACKUP files (see docs/migrate.md).
@@ -132,6 +132,15 @@ pub async fn stage(
     progress: Option<ProgressFn>,
 ) -> Result<StageReport> {
     wipe_local(plan, local, local_storage).await?;
+    // Rows first, then files: a TTL pass of the running engine removes a segment folder no
+    // row names, and a table folder once the table has no file row (`CleanUpFilesWithTTL`);
+    // a pass that picked up the rows the wipe removed would otherwise take the fresh copy
+    // with it. The engine does nothing with RAW rows until create_index (no timed merge).
+    let (tables, files) = local_rows(plan);
+    let report = local
+        .write_rows(&tables, &files, WriteMode::Replace)
+        .await?;
+    failpoint("stage.after_rows");
     let opts = CopyOptions {
         concurrency,
         bandwidth_bytes_per_s: bandwidth,
@@ -147,13 +156,18 @@ pub async fn stage(
         &segments_of(&plan.input_files),
         &opts,
     )
-    .await?;
+    .await;
+    let copied = match copied {
+        Ok(c) => c,
+        Err(e) => {
+            // No engine rows for files that were not staged.
+            if let Err(w) = wipe_local(plan, local, local_storage).await {
+                tracing::warn!(error = %w, "could not remove the rows of a failed stage");
+            }
+            return Err(e.into());
+        }
+    };
     failpoint("stage.after_copy");
-    let (tables, files) = local_rows(plan);
-    let report = local
-        .write_rows(&tables, &files, WriteMode::Replace)
-        .await?;
-    failpoint("stage.after_rows");
     Ok(StageReport {
         digest: segments::combined_digest(&copied.files),
         bytes: copied.bytes_copied,
