@@ -221,6 +221,11 @@ pub struct Limits {
     pub copy_concurrency: usize,
     /// Copy bandwidth cap in MB/s (0 = unlimited).
     pub bandwidth_mb_per_s: u64,
+    /// How long a run's lock lease lasts unless renewed (renewed every third of it), seconds.
+    pub lease_ttl_secs: u64,
+    /// How long a run waits for the day's lock when its holder is dead or its lease ends
+    /// within this time (a crashed attempt's lease), seconds.
+    pub lock_wait_secs: u64,
 }
 
 impl Default for Limits {
@@ -232,6 +237,8 @@ impl Default for Limits {
             no_progress_timeout_secs: 900,
             copy_concurrency: 4,
             bandwidth_mb_per_s: 0,
+            lease_ttl_secs: 120,
+            lock_wait_secs: 300,
         }
     }
 }
@@ -437,6 +444,16 @@ impl Config {
     /// How long to wait for a metadata connection.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.limits.connect_timeout_secs)
+    }
+
+    /// The lock lease time.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.limits.lease_ttl_secs.max(1))
+    }
+
+    /// The longest wait for a lock whose holder is dead or about to expire.
+    pub fn lock_wait(&self) -> Duration {
+        Duration::from_secs(self.limits.lock_wait_secs)
     }
 
     /// Everything a command needs to address `tier`.

@@ -19,7 +19,8 @@
 //!
 //! The variable may add an action after a colon: `NAME` or `NAME:abort` aborts,
 //! `NAME:sleep-MS` pauses the thread for MS milliseconds (a test then acts on the paused
-//! run, e.g. stops a database server), and `NAME:enospc` makes an I/O failpoint
+//! run, e.g. stops a database server), `NAME:stop` stops the whole process with SIGSTOP (a
+//! test sees it stopped, acts, then resumes it with SIGCONT: a paused VM), and `NAME:enospc` makes an I/O failpoint
 //! ([`failpoint_io`]) fail with "No space left on device", as a full disk would.
 
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub const ENV_VAR: &str = "MILVUS_TIER_FAILPOINT";
 enum Action {
     Abort,
     Sleep(Duration),
+    Stop,
     NoSpace,
 }
 
@@ -45,6 +47,7 @@ fn armed(name: &str) -> Option<Action> {
     match action {
         "abort" => Some(Action::Abort),
         "enospc" => Some(Action::NoSpace),
+        "stop" => Some(Action::Stop),
         a => a
             .strip_prefix("sleep-")
             .and_then(|ms| ms.parse().ok())
@@ -58,6 +61,10 @@ pub fn failpoint(name: &str) {
     match armed(name) {
         Some(Action::Abort) => std::process::abort(),
         Some(Action::Sleep(d)) => std::thread::sleep(d),
+        // SAFETY: raise only sends a signal to this process.
+        Some(Action::Stop) => unsafe {
+            libc::raise(libc::SIGSTOP);
+        },
         Some(Action::NoSpace) | None => {}
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
 use crate::error::Result;
+use crate::lock::Fence;
 use crate::meta::MetaDb;
 
 /// Steps of a day's migration, in order.
@@ -120,13 +121,26 @@ pub fn now_micros() -> i64 {
 #[derive(Debug, Clone)]
 pub struct Journal {
     db: MetaDb,
+    fence: Option<Fence>,
 }
 
 impl Journal {
     /// Open the journal, creating or upgrading its tables.
     pub async fn open(db: &MetaDb) -> Result<Journal> {
         db.migrate_journal().await?;
-        Ok(Journal { db: db.clone() })
+        Ok(Journal {
+            db: db.clone(),
+            fence: None,
+        })
+    }
+
+    /// This journal with every write fenced by `fence`: a write commits only while the
+    /// lease is held (and extends it); otherwise it is [`crate::error::Error::LockLost`].
+    pub fn fenced(&self, fence: &Fence) -> Journal {
+        Journal {
+            db: self.db.clone(),
+            fence: Some(fence.clone()),
+        }
     }
 
     /// Every entry of a collection and day, in step order.
@@ -194,8 +208,12 @@ impl Journal {
             .map_err(self.db.err("commit journal write"))
     }
 
-    /// Write an entry inside a caller's transaction (delete + insert: portable upsert).
+    /// Write an entry inside a caller's transaction (delete + insert: portable upsert),
+    /// after proving the lease is held when the journal is fenced.
     pub async fn put_in(&self, tx: &mut Transaction<'static, Any>, e: &Entry) -> Result<()> {
+        if let Some(f) = &self.fence {
+            f.hold(tx).await?;
+        }
         sqlx::query(
             "DELETE FROM milvus_tier_journal WHERE collection = ? AND day = ? AND step = ?",
         )
@@ -230,6 +248,15 @@ impl Journal {
 
     /// Remove every entry of a collection and day from `step` on (a redo from there).
     pub async fn reset_from(&self, collection: &str, day: &str, step: Step) -> Result<()> {
+        let mut tx = self
+            .db
+            .pool()
+            .begin()
+            .await
+            .map_err(self.db.err("begin journal reset"))?;
+        if let Some(f) = &self.fence {
+            f.hold(&mut tx).await?;
+        }
         for s in [Step::Stage, Step::Build, Step::Publish, Step::Backup]
             .into_iter()
             .filter(|s| *s >= step)
@@ -240,11 +267,13 @@ impl Journal {
             .bind(collection)
             .bind(day)
             .bind(s.as_str())
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await
             .map_err(self.db.err("reset journal"))?;
         }
-        Ok(())
+        tx.commit()
+            .await
+            .map_err(self.db.err("commit journal reset"))
     }
 }
 

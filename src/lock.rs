@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Row;
-use tokio::sync::Notify;
+use sqlx::{Any, Row, Transaction};
+use tokio::sync::{Notify, watch};
 
 use crate::error::{Error, Result};
 use crate::journal::now_micros;
@@ -17,11 +17,78 @@ use crate::meta::MetaDb;
 /// A held lease; released on [`Lease::release`] (or left to expire if the process dies).
 #[derive(Debug)]
 pub struct Lease {
+    fence: Fence,
+    stop: Arc<Notify>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The lease as a fencing token: every write that the lease protects proves, inside its
+/// own transaction, that this run still holds it (and extends it), or does not happen.
+#[derive(Debug, Clone)]
+pub struct Fence {
     db: MetaDb,
     name: String,
     holder: String,
-    stop: Arc<Notify>,
-    renewer: Option<tokio::task::JoinHandle<()>>,
+    ttl_us: i64,
+    lost: Arc<watch::Sender<bool>>,
+}
+
+impl Fence {
+    /// Inside `tx`: extend the lease if and only if this run still holds it. Any other
+    /// outcome is [`Error::LockLost`] and the caller must roll back (dropping `tx` does).
+    /// The lease row stays locked by `tx` until it ends, so no other run can take the
+    /// lease over while the fenced transaction is open.
+    pub async fn hold(&self, tx: &mut Transaction<'static, Any>) -> Result<()> {
+        if self.is_lost() {
+            return Err(Error::LockLost(self.name.clone()));
+        }
+        let r =
+            sqlx::query("UPDATE milvus_tier_lock SET expires_at = ? WHERE name = ? AND holder = ?")
+                .bind(now_micros() + self.ttl_us)
+                .bind(&self.name)
+                .bind(&self.holder)
+                .execute(&mut **tx)
+                .await
+                .map_err(self.db.err(format!("hold lock {}", self.name)))?;
+        if r.rows_affected() != 1 {
+            self.lost.send_replace(true);
+            return Err(Error::LockLost(self.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// [`Fence::hold`] in a transaction of its own: checked right before a write the
+    /// database cannot fence (files on long-term storage).
+    pub async fn hold_now(&self) -> Result<()> {
+        let mut tx = self
+            .db
+            .pool()
+            .begin()
+            .await
+            .map_err(self.db.err(format!("begin hold of lock {}", self.name)))?;
+        self.hold(&mut tx).await?;
+        tx.commit()
+            .await
+            .map_err(self.db.err(format!("commit hold of lock {}", self.name)))
+    }
+
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this run already knows it lost the lease.
+    pub fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
+    /// Resolves once this run knows it lost the lease (the renewer or a fenced write found
+    /// another holder): long waits (the engine's build) select on it to stop at once.
+    pub async fn lost(&self) {
+        let mut rx = self.lost.subscribe();
+        // The sender lives as long as this fence, so waiting cannot fail.
+        let _ = rx.wait_for(|lost| *lost).await;
+    }
 }
 
 /// Why a lease could not be taken.
@@ -34,9 +101,53 @@ pub struct Held {
     pub holder: String,
     /// When the lease expires unless renewed.
     pub expires_at_utc: String,
+    /// The same, in microseconds since the epoch (0 when unknown).
+    pub expires_at: i64,
 }
 
 impl Lease {
+    /// Take the lease `name`; when it is held, wait for it while it is not being renewed
+    /// (its holder crashed or is paused: a Batch retry that starts inside the crashed
+    /// attempt's lease), up to `wait` in all. A holder seen renewing its lease is alive:
+    /// that is [`Error::LockHeld`] at once, as is a lease that ends after the wait.
+    pub async fn acquire_waiting(
+        db: &MetaDb,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Result<Lease> {
+        let deadline = now_micros() + wait.as_micros() as i64;
+        let mut seen: Option<(String, i64)> = None;
+        loop {
+            let held = match Lease::acquire(db, name, holder, ttl).await? {
+                Ok(lease) => return Ok(lease),
+                Err(held) => held,
+            };
+            let now = now_micros();
+            if held.expires_at == 0 {
+                // Released or taken over just now: look again.
+                if now >= deadline {
+                    return Err(Error::LockHeld(held));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            let renewed = seen
+                .as_ref()
+                .is_some_and(|(h, e)| *h == held.holder && held.expires_at > *e);
+            if renewed || now >= deadline || held.expires_at > deadline {
+                return Err(Error::LockHeld(held));
+            }
+            if seen.as_ref().is_none_or(|(h, _)| *h != held.holder) {
+                tracing::info!(lock = name, holder = %held.holder, expires = %held.expires_at_utc, "lock held; waiting to see whether its lease is renewed or ends");
+                seen = Some((held.holder.clone(), held.expires_at));
+            }
+            let until_expiry = (held.expires_at - now).max(0) as u64 + 50_000;
+            tokio::time::sleep(Duration::from_micros(until_expiry.min(500_000))).await;
+        }
+    }
+
     /// Take the lease `name` for `ttl`, renewing it every `ttl / 3` until released.
     pub async fn acquire(
         db: &MetaDb,
@@ -62,9 +173,13 @@ impl Lease {
                 .await
                 .map_err(db.err(format!("read lock {name}")))?;
             let Some(row) = row else {
-                // No row: the insert failed for another reason than a held lock.
-                let e = inserted.expect_err("insert failed");
-                return Err(Error::meta(db.target(), format!("take lock {name}"), e));
+                // Gone since the insert (released just now): try again soon.
+                return Ok(Err(Held {
+                    name: name.to_string(),
+                    holder: "another run (released just now)".into(),
+                    expires_at_utc: String::new(),
+                    expires_at: 0,
+                }));
             };
             let old_holder: String = row.try_get(0).map_err(db.err("decode lock"))?;
             let expires: i64 = row.try_get(1).map_err(db.err("decode lock"))?;
@@ -75,8 +190,10 @@ impl Lease {
                     expires_at_utc: chrono::DateTime::from_timestamp_micros(expires)
                         .map(|t| t.to_rfc3339())
                         .unwrap_or_default(),
+                    expires_at: expires,
                 }));
             }
+            let now = now_micros();
             let taken = sqlx::query(
                 "UPDATE milvus_tier_lock SET holder = ?, acquired_at = ?, expires_at = ? WHERE name = ? AND expires_at = ?",
             )
@@ -91,67 +208,64 @@ impl Lease {
             if taken.rows_affected() != 1 {
                 return Ok(Err(Held {
                     name: name.to_string(),
-                    holder: "another run (taken over just now)".into(),
+                    holder: "another run (renewed or taken over just now)".into(),
                     expires_at_utc: String::new(),
+                    expires_at: 0,
                 }));
             }
             tracing::warn!(lock = name, previous = %old_holder, "took over an expired lock");
         }
+        let fence = Fence {
+            db: db.clone(),
+            name: name.to_string(),
+            holder: holder.to_string(),
+            ttl_us,
+            lost: Arc::new(watch::channel(false).0),
+        };
         let stop = Arc::new(Notify::new());
         let renewer = {
-            let (db, name, holder, stop) = (
-                db.clone(),
-                name.to_string(),
-                holder.to_string(),
-                stop.clone(),
-            );
+            let (fence, stop) = (fence.clone(), stop.clone());
             tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         _ = stop.notified() => return,
                         _ = tokio::time::sleep(ttl / 3) => {}
                     }
-                    let r = sqlx::query(
-                        "UPDATE milvus_tier_lock SET expires_at = ? WHERE name = ? AND holder = ?",
-                    )
-                    .bind(now_micros() + ttl_us)
-                    .bind(&name)
-                    .bind(&holder)
-                    .execute(db.pool())
-                    .await;
-                    if let Err(e) = r {
-                        tracing::warn!(lock = %name, error = %e, "could not renew lock lease");
+                    match fence.hold_now().await {
+                        Ok(()) => {}
+                        Err(Error::LockLost(_)) => {
+                            tracing::error!(lock = %fence.name, "lock lease lost (expired and taken by another run); this run stops before its next write");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(lock = %fence.name, error = %e, "could not renew lock lease");
+                        }
                     }
                 }
             })
         };
         Ok(Ok(Lease {
-            db: db.clone(),
-            name: name.to_string(),
-            holder: holder.to_string(),
+            fence,
             stop,
             renewer: Some(renewer),
         }))
     }
 
+    /// The lease as a fencing token for writes.
+    pub fn fence(&self) -> &Fence {
+        &self.fence
+    }
+
     /// Whether this process still holds the lease (checked before irreversible writes).
     pub async fn check(&self) -> Result<()> {
-        let row = sqlx::query("SELECT holder FROM milvus_tier_lock WHERE name = ?")
-            .bind(&self.name)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(self.db.err(format!("read lock {}", self.name)))?;
-        match row.map(|r| r.try_get::<String, _>(0)) {
-            Some(Ok(h)) if h == self.holder => Ok(()),
-            _ => Err(Error::LockLost(self.name.clone())),
-        }
+        self.fence.hold_now().await
     }
 
     /// Release the lease after the work that held it, keeping the work's own result: a
     /// failed release is logged (the lease then expires after its TTL), never returned in
     /// place of the work's error or success.
     pub async fn release_after<T>(self, result: Result<T>) -> Result<T> {
-        let name = self.name.clone();
+        let name = self.fence.name.clone();
         if let Err(e) = self.release().await {
             tracing::warn!(lock = %name, error = %e, "could not release the lock; it expires after its lease time");
         }
@@ -164,12 +278,13 @@ impl Lease {
         if let Some(r) = self.renewer.take() {
             r.abort();
         }
+        let f = &self.fence;
         sqlx::query("DELETE FROM milvus_tier_lock WHERE name = ? AND holder = ?")
-            .bind(&self.name)
-            .bind(&self.holder)
-            .execute(self.db.pool())
+            .bind(&f.name)
+            .bind(&f.holder)
+            .execute(f.db.pool())
             .await
-            .map_err(self.db.err(format!("release lock {}", self.name)))?;
+            .map_err(f.db.err(format!("release lock {}", f.name)))?;
         Ok(())
     }
 }

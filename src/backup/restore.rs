@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -154,20 +153,21 @@ pub async fn restore_day(
         return Ok(report);
     }
 
-    let journal = Journal::open(&long).await?;
     let holder = format!(
         "{}:{}:restore-{:x}",
         migrate::hostname(),
         std::process::id(),
         crate::journal::now_micros()
     );
-    let lease = Lease::acquire(
+    let lease = Lease::acquire_waiting(
         &long,
         &format!("migrate/{target}/{day}"),
         &holder,
-        Duration::from_secs(120),
+        config.lease_ttl(),
+        config.lock_wait(),
     )
-    .await??;
+    .await?;
+    let journal = Journal::open(&long).await?.fenced(lease.fence());
     let stem = format!(".milvus-tier-restore-{target}-{day}-");
     remove_stale_staging(&long_storage, &stem).await;
     let staging = long_storage.join(format!("{stem}{}", std::process::id()));

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::{Any, QueryBuilder, Transaction};
 
 use super::query::{CHUNK, decode_file, decode_table, file_columns, table_columns};
-use super::types::{FileRow, TableRow};
+use super::types::{FileRow, FileType, TableRow, TableState};
 use super::{Backend, MetaDb};
 use crate::error::Result;
 
@@ -331,5 +331,87 @@ impl MetaDb {
         }
         report.committed = true;
         Ok(report)
+    }
+
+    /// Inside `tx` (rows locked on MySQL): the long-term rows of the days of `tables` (same
+    /// owner and partition tag) that are not exactly this batch's keys: another build's
+    /// partition or files of the same day. Publishing next to them would make the day's
+    /// vectors searchable twice.
+    pub async fn foreign_rows_of_day_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        tables: &[TableRow],
+        files: &[FileRow],
+    ) -> Result<Vec<String>> {
+        let lock = match self.backend {
+            Backend::MySql => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let ours: std::collections::BTreeSet<&str> =
+            tables.iter().map(|t| t.table_id.as_str()).collect();
+        let our_files: std::collections::BTreeSet<(&str, &str)> = files
+            .iter()
+            .map(|f| (f.table_id.as_str(), f.file_id.as_str()))
+            .collect();
+        let mut days: Vec<(&str, &str)> = tables
+            .iter()
+            .filter(|t| !t.owner_table.is_empty())
+            .map(|t| (t.owner_table.as_str(), t.partition_tag.as_str()))
+            .collect();
+        days.sort();
+        days.dedup();
+        let mut foreign = Vec::new();
+        for (owner, tag) in days {
+            let sql = format!(
+                concat!(
+                    "SELECT ",
+                    table_columns!(),
+                    " FROM Tables WHERE owner_table = ? AND partition_tag = ?{}"
+                ),
+                lock
+            );
+            let rows = sqlx::query(&sql)
+                .bind(owner)
+                .bind(tag)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(self.err(format!("read partition {tag} of {owner}")))?;
+            for r in &rows {
+                let t = decode_table(r)?;
+                if t.state == TableState::Normal && !ours.contains(t.table_id.as_str()) {
+                    foreign.push(format!("partition {} (tag {tag} of `{owner}`)", t.table_id));
+                }
+            }
+        }
+        let ids: Vec<String> = ours.iter().map(|s| s.to_string()).collect();
+        for chunk in ids.chunks(CHUNK) {
+            let mut qb: QueryBuilder<Any> = QueryBuilder::new(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM TableFiles WHERE table_id IN ("
+            ));
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.clone());
+            }
+            qb.push(")").push(lock);
+            let rows = qb
+                .build()
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(self.err("read TableFiles rows of the day"))?;
+            for r in &rows {
+                let f = decode_file(r)?;
+                if f.file_type != FileType::ToDelete
+                    && !our_files.contains(&(f.table_id.as_str(), f.file_id.as_str()))
+                {
+                    foreign.push(format!(
+                        "TableFiles row {}/{} ({})",
+                        f.table_id, f.file_id, f.file_type
+                    ));
+                }
+            }
+        }
+        Ok(foreign)
     }
 }

@@ -167,10 +167,17 @@ async fn run(
         return Ok(Outcome::Planned);
     }
 
-    let journal = Journal::open(&cx.long).await?;
     let holder = format!("{}:{}:{}", hostname(), std::process::id(), run_id());
     let lock_name = format!("migrate/{}/{day}", cx.long_collection);
-    let lease = Lease::acquire(&cx.long, &lock_name, &holder, Duration::from_secs(120)).await??;
+    let lease = Lease::acquire_waiting(
+        &cx.long,
+        &lock_name,
+        &holder,
+        config.lease_ttl(),
+        config.lock_wait(),
+    )
+    .await?;
+    let journal = Journal::open(&cx.long).await?.fenced(lease.fence());
     let result = run_locked(
         config,
         day,
@@ -312,7 +319,12 @@ async fn run_locked(
         no_progress: Duration::from_secs(config.limits.no_progress_timeout_secs),
         threshold: config.engine.build_index_threshold,
     };
-    let built = build::build(&p, &local, &engine, limits, &progress.status("build")).await?;
+    // A build can wait on the engine for hours: a lost lease stops it at once.
+    let status = progress.status("build");
+    let built = tokio::select! {
+        built = build::build(&p, &local, &engine, limits, &status) => built?,
+        () = lease.fence().lost() => return Err(Error::LockLost(lease.fence().name().to_string())),
+    };
     let built_bytes: i64 = built.files.iter().map(|f| f.file_size).sum();
     mark(
         journal,
@@ -464,10 +476,17 @@ pub async fn backup_published_day(config: &Config, day: Day) -> DayReport {
             ));
         };
         let (long, long_storage, long_collection) = connect(config, Tier::LongTerm).await?;
-        let journal = Journal::open(&long).await?;
         let holder = format!("{}:{}:{}", hostname(), std::process::id(), run_id());
         let lock_name = format!("migrate/{long_collection}/{day}");
-        let lease = Lease::acquire(&long, &lock_name, &holder, Duration::from_secs(120)).await??;
+        let lease = Lease::acquire_waiting(
+            &long,
+            &lock_name,
+            &holder,
+            config.lease_ttl(),
+            config.lock_wait(),
+        )
+        .await?;
+        let journal = Journal::open(&long).await?.fenced(lease.fence());
         let cx = Ctx {
             short: long.clone(),
             long,

@@ -56,7 +56,7 @@ pub struct PublishInput<'a> {
     pub long: &'a MetaDb,
     /// The journal.
     pub journal: &'a Journal,
-    /// This run's lease (checked before the commit).
+    /// This run's lease: fences the folder cleanup, the copy and the publish transaction.
     pub lease: &'a Lease,
     /// This run's id.
     pub run_id: &'a str,
@@ -123,18 +123,34 @@ pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
         progress: input.progress.clone(),
         prehashed: input.prehashed.clone(),
     };
+    // Files on long-term storage cannot be fenced by the database: prove the lease is held
+    // right before writing them (a run that lost it stops here).
+    input.lease.fence().hold_now().await?;
     let copied =
         segments::copy_segments(input.source_storage, input.long_storage, &segs, &opts).await?;
     failpoint("publish.after_copy");
     let files_digest = segments::combined_digest(&copied.files);
 
-    input.lease.check().await?;
     let db = input.long;
     let mut tx = db
         .pool()
         .begin()
         .await
         .map_err(db.err("begin publish transaction"))?;
+    // The fencing token: the lease row stays locked by this transaction until it commits,
+    // so the rows go in only while this run holds the lease.
+    input.lease.fence().hold(&mut tx).await?;
+    let foreign = db
+        .foreign_rows_of_day_in(&mut tx, input.tables, input.files)
+        .await?;
+    if !foreign.is_empty() {
+        tx.rollback().await.map_err(db.err("roll back publish"))?;
+        return Err(Error::Conflict(format!(
+            "long-term already holds day {} from another build: {}; refusing to publish it twice",
+            input.day,
+            foreign.join(", ")
+        )));
+    }
     let report = db
         .write_rows_in(
             &mut tx,
@@ -226,6 +242,10 @@ async fn clean_crashed_publish(input: &PublishInput<'_>, ours: &[String]) -> Res
         }
         let dir = input.long_storage.join("db").join("tables").join(&seg);
         if dir.exists() {
+            failpoint("publish.clean");
+            // Only the lease holder cleans: a run that lost its lease must not delete the
+            // folders of the run that holds it now.
+            input.lease.fence().hold_now().await?;
             tracing::warn!(folder = %dir.display(), "removing a segment folder left by an interrupted publish");
             tokio::fs::remove_dir_all(&dir)
                 .await
