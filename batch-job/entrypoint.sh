@@ -6,7 +6,8 @@
 # command override, e.g. `migrate --date 2026-11-20`, or `migrate --from D1 --to D2
 # --day-from-array-index` in an array job's child), uploads the JSON report with
 # `milvus-tier report upload` when REPORT_TARGET is set, stops the engine and exits with
-# migrate's exit code (0 ok, 1 failure, 2 bad input, 3 locked, 4 timeout, 5 conflict).
+# migrate's exit code (0 ok, 1 failure, 2 bad input, 3 locked, 4 timeout, 5 mismatch,
+# 6 not ready; see the README's exit codes).
 # If the engine never becomes healthy the job writes and uploads a report naming how the
 # engine ended (exit code or signal) and exits 1 without migrating.
 #
