@@ -38,6 +38,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
     let opts = ConnectOptions {
         timeout: config.connect_timeout(),
         max_connections: 1,
+        ..ConnectOptions::default()
     };
     for tier in [Tier::ShortTerm, Tier::LongTerm, Tier::Local] {
         let target = match config.tier(tier) {

@@ -12,7 +12,7 @@ use crate::catalog;
 use crate::error::{SimError, code};
 use crate::faults::FaultSettings;
 use crate::http::{
-    AppState, Reply, as_ids, as_int, as_str, as_strings, as_vectors, field, json_reply, no_content,
+    AppState, Reply, as_ids, as_int, as_rows, as_str, as_strings, field, json_reply, no_content,
     ok, paging, parse_body,
 };
 use crate::query::describe_json;
@@ -33,6 +33,8 @@ pub async fn system(Path(cmd): Path<String>) -> Reply {
     let reply = match cmd.as_str() {
         "version" => VERSION,
         "status" => "server alive",
+        // The CPU build (image tag 1.1.1-cpu-…); GPU resources are not simulated.
+        "mode" => "CPU",
         other => {
             return Err(SimError::api(
                 code::ILLEGAL_ARGUMENT,
@@ -210,8 +212,14 @@ pub async fn drop_partition(
 
 /// `POST /collections/{name}/vectors`: insert.
 pub async fn insert(State(sim): State<AppState>, Path(name): Path<String>, body: Bytes) -> Reply {
+    if body.is_empty() {
+        return Err(SimError::api(
+            code::BODY_FIELD_LOSS,
+            "Request payload is required.",
+        ));
+    }
     let v = parse_body(&body)?;
-    let vectors = as_vectors(field(&v, "vectors")?, "vectors")?;
+    let rows = as_rows(field(&v, "vectors")?, "vectors")?;
     let ids = match v.get("ids").filter(|x| !x.is_null()) {
         Some(x) => Some(as_ids(x, "ids")?),
         None => None,
@@ -220,36 +228,75 @@ pub async fn insert(State(sim): State<AppState>, Path(name): Path<String>, body:
         Some(x) => Some(as_str(x, "partition_tag")?),
         None => None,
     };
-    let ids = sim.insert(&name, tag, ids, &vectors).await?;
+    let ids = sim.insert(&name, tag, ids, &rows).await?;
     let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
     Ok(json_reply(StatusCode::CREATED, json!({"ids": ids})))
 }
 
-/// `PUT /collections/{name}/vectors`: `search` or `delete`.
+/// `PUT /collections/{name}/vectors`: `delete` or `search` (`WebRequestHandler::VectorsOp`).
 pub async fn vectors_put(
     State(sim): State<AppState>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Reply {
     let v = parse_body(&body)?;
+    if let Some(d) = v.get("delete") {
+        let ids = d.get("ids").ok_or_else(|| {
+            SimError::api(
+                code::BODY_FIELD_LOSS,
+                "Field \"delete\" must contains \"ids\"",
+            )
+        })?;
+        let ids = ids
+            .as_array()
+            .ok_or_else(|| SimError::api(code::BODY_FIELD_LOSS, "\"ids\" must be an array"))?
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .ok_or_else(|| {
+                        SimError::api(
+                            code::ILLEGAL_BODY,
+                            "Members in \"ids\" must be integer string",
+                        )
+                    })
+            })
+            .collect::<Result<Vec<i64>, SimError>>()?;
+        let tag = match d.get("partition_tag").filter(|x| !x.is_null()) {
+            Some(t) => Some(as_str(t, "partition_tag")?),
+            None => None,
+        };
+        sim.delete_by_id(&name, tag, &ids).await?;
+        return Ok(ok(StatusCode::OK));
+    }
     if let Some(s) = v.get("search") {
         let topk = as_int(field(s, "topk")?, "topk")?;
-        if s.get("ids").is_some_and(|x| !x.is_null()) {
-            return Err(SimError::api(
-                code::ILLEGAL_ARGUMENT,
-                "search by ids is not supported by milvus-sim",
-            ));
-        }
-        let queries = as_vectors(field(s, "vectors")?, "vectors")?;
+        let params = s
+            .get("params")
+            .ok_or_else(|| SimError::api(code::BODY_FIELD_LOSS, "Field 'params' is required"))?;
         let tags = match s.get("partition_tags").filter(|x| !x.is_null()) {
             Some(t) => as_strings(t, "partition_tags")?,
             None => Vec::new(),
         };
+        if s.get("ids").is_some() {
+            return Err(SimError::api(
+                code::UNEXPECTED,
+                "search by ids is not supported by milvus-sim",
+            ));
+        }
         let file_ids = match s.get("file_ids").filter(|x| !x.is_null()) {
             Some(f) => as_strings(f, "file_ids")?,
             None => Vec::new(),
         };
-        let hits = sim.search(&name, &tags, &file_ids, topk, &queries).await?;
+        catalog::live_collection(&sim.db, &name).await?;
+        let rows = as_rows(field(s, "vectors")?, "vectors")?;
+        let Some(hits) = sim
+            .search(&name, &tags, &file_ids, topk, params, &rows)
+            .await?
+        else {
+            return Ok(json_reply(StatusCode::OK, json!({"num": 0, "result": []})));
+        };
         let result: Vec<Value> = hits
             .iter()
             .map(|row| {
@@ -265,17 +312,7 @@ pub async fn vectors_put(
             json!({"num": hits.len(), "result": result}),
         ));
     }
-    if v.get("delete").is_some() {
-        catalog::live_collection(&sim.db, &name).await?;
-        return Err(SimError::api(
-            code::ILLEGAL_ARGUMENT,
-            "delete by id is not supported by milvus-sim",
-        ));
-    }
-    Err(SimError::api(
-        code::BODY_FIELD_LOSS,
-        "Field 'search' or 'delete' is required",
-    ))
+    Err(SimError::api(code::ILLEGAL_BODY, "Unknown body"))
 }
 
 /// `GET /collections/{name}/vectors?ids=1,2[&partition_tag=t]`: vectors by id.
@@ -301,10 +338,13 @@ pub async fn vectors_get(
     let vectors = sim.vectors_by_id(&name, tag, &ids).await?;
     let body: Vec<Value> = ids
         .iter()
-        .zip(&vectors)
+        .zip(vectors)
         .map(|(id, v)| json!({"id": id.to_string(), "vector": v}))
         .collect();
-    Ok(json_reply(StatusCode::OK, json!({"vectors": body})))
+    Ok(json_reply(
+        StatusCode::OK,
+        json!({"code": 0, "message": "OK", "vectors": body}),
+    ))
 }
 
 /// `POST /collections/{name}/indexes`.
@@ -315,8 +355,10 @@ pub async fn create_index(
 ) -> Reply {
     let v = parse_body(&body)?;
     let index_type = as_str(field(&v, "index_type")?, "index_type")?;
-    let params = v.get("params").cloned().unwrap_or_else(|| json!({}));
-    let params = if params.is_null() { json!({}) } else { params };
+    let params = v
+        .get("params")
+        .cloned()
+        .ok_or_else(|| SimError::api(code::BODY_FIELD_LOSS, "Field 'params' is required"))?;
     // The build runs in its own task: a client that goes away does not stop it (Milvus
     // goes on building in the background), and the reply waits for the whole build.
     let (task_sim, index_type) = (sim.clone(), index_type.to_string());

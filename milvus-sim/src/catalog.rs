@@ -276,3 +276,27 @@ pub async fn delete_table_row(db: &MetaDb, table_id: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Set `Tables.flag` of `table_id` (`UpdateCollectionFlag`).
+pub async fn set_table_flag(db: &MetaDb, table_id: &str, flag: i64) -> Result<()> {
+    sqlx::query("UPDATE Tables SET flag = ? WHERE table_id = ?")
+        .bind(flag)
+        .bind(table_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Set `row_count` of one file row (`UpdateCollectionFilesRowCount`).
+pub async fn set_row_count(db: &MetaDb, table_id: &str, file_id: &str, rows: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE TableFiles SET row_count = ?, updated_time = ? WHERE table_id = ? AND file_id = ?",
+    )
+    .bind(rows)
+    .bind(crate::ids::now_micros())
+    .bind(table_id)
+    .bind(file_id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}

@@ -19,6 +19,12 @@ pub mod code {
     pub const ILLEGAL_INDEX_TYPE: i32 = 8;
     /// Invalid collection name.
     pub const ILLEGAL_COLLECTION_NAME: i32 = 9;
+    /// topk out of range.
+    pub const ILLEGAL_TOPK: i32 = 10;
+    /// Empty or malformed vectors.
+    pub const ILLEGAL_ROWRECORD: i32 = 11;
+    /// Vector ids missing, extra or of the wrong id mode.
+    pub const ILLEGAL_VECTOR_ID: i32 = 12;
     /// Unknown or unsupported metric.
     pub const ILLEGAL_METRIC_TYPE: i32 = 23;
     /// A required body field is missing.

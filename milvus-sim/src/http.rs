@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -98,8 +99,8 @@ pub fn as_str<'a>(v: &'a Value, name: &str) -> Result<&'a str, SimError> {
     v.as_str().ok_or_else(|| illegal(name, "a string"))
 }
 
-/// A list of float vectors.
-pub fn as_vectors(v: &Value, name: &str) -> Result<Vec<Vec<f32>>, SimError> {
+/// A list of vectors as numbers (float values, or the bytes of binary vectors).
+pub fn as_rows(v: &Value, name: &str) -> Result<Vec<Vec<f64>>, SimError> {
     let rows = v
         .as_array()
         .ok_or_else(|| illegal(name, "a list of vectors"))?;
@@ -110,7 +111,6 @@ pub fn as_vectors(v: &Value, name: &str) -> Result<Vec<Vec<f32>>, SimError> {
                 .iter()
                 .map(|x| {
                     x.as_f64()
-                        .map(|f| f as f32)
                         .ok_or_else(|| illegal(name, "a list of number lists"))
                 })
                 .collect()
@@ -195,7 +195,24 @@ pub fn router(sim: AppState) -> Router {
         .route("/admin/faults", get(api::get_faults).put(api::set_faults))
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(sim.clone(), faults))
+        .layer(middleware::from_fn(run_to_completion))
+        // Milvus's web server reads a body of any size; inserts over 256 MB are refused by
+        // `ValidateVectorDataSize`, not by the server.
+        .layer(DefaultBodyLimit::disable())
         .with_state(sim)
+}
+
+/// Run each request on its own task and wait for it: a client that disconnects mid-request
+/// (a timeout) cancels only the wait, never the handler, so no metadata transaction is left
+/// half-done, as Milvus's request threads also run to the end.
+async fn run_to_completion(req: Request<Body>, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(r) => r,
+        Err(e) => json_reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"code": code::UNEXPECTED, "message": format!("request handler failed: {e}")}),
+        ),
+    }
 }
 
 /// Apply `slow` and `http-500` to every request but `/admin/*`.

@@ -7,7 +7,7 @@
 //! smaller than raw), IVF_SQ8 one byte per value (about a quarter of raw), the others the
 //! raw vectors and ids. Identical inputs give byte-identical files.
 
-use milvus_tier::meta::{EngineType, MetricType};
+use milvus_tier::meta::EngineType;
 use serde_json::Value;
 
 use crate::error::{Result, SimError, code};
@@ -16,8 +16,8 @@ use crate::storage::{RawData, f32_bytes};
 /// Web API name of an engine type (`index_type` in requests and `GET .../indexes`).
 pub fn web_name(e: EngineType) -> &'static str {
     match e {
-        EngineType::Flat => "FLAT",
-        EngineType::IvfFlat => "IVFFLAT",
+        EngineType::Flat | EngineType::BinFlat => "FLAT",
+        EngineType::IvfFlat | EngineType::BinIvfFlat => "IVFFLAT",
         EngineType::IvfSq8 => "IVFSQ8",
         EngineType::IvfSq8h => "IVFSQ8H",
         EngineType::IvfPq => "IVFPQ",
@@ -67,90 +67,6 @@ pub fn parse_index_type(name: &str) -> Result<EngineType> {
     Ok(e)
 }
 
-fn int_param(params: &Value, key: &str, lo: i64, hi: i64) -> Result<i64> {
-    let v = params.get(key).ok_or_else(|| {
-        SimError::api(
-            code::ILLEGAL_ARGUMENT,
-            format!("Invalid index params: {key} is required"),
-        )
-    })?;
-    let n = v
-        .as_i64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .ok_or_else(|| {
-            SimError::api(
-                code::ILLEGAL_ARGUMENT,
-                format!("Invalid index params: {key} must be an integer"),
-            )
-        })?;
-    if n < lo || n > hi {
-        return Err(SimError::api(
-            code::ILLEGAL_ARGUMENT,
-            format!("Invalid index params: {key} = {n} is out of range [{lo}, {hi}]"),
-        ));
-    }
-    Ok(n)
-}
-
-/// PQ `m` values Milvus 1.1 accepts (`ValidationUtil`); `m` must also divide the dimension.
-const PQ_M: &[i64] = &[96, 64, 56, 48, 40, 32, 28, 24, 20, 16, 12, 8, 4, 3, 2, 1];
-
-/// Check `params` for `engine` on a collection of `dim` and `metric` (`ValidateIndexParams`).
-pub fn validate_params(
-    engine: EngineType,
-    params: &Value,
-    dim: i64,
-    metric: MetricType,
-) -> Result<()> {
-    if !params.is_object() {
-        return Err(SimError::api(
-            code::ILLEGAL_ARGUMENT,
-            "Invalid index params: params must be a JSON object",
-        ));
-    }
-    let binary = !matches!(metric, MetricType::L2 | MetricType::Ip);
-    if binary && !matches!(engine, EngineType::Flat | EngineType::IvfFlat) {
-        return Err(SimError::api(
-            code::ILLEGAL_INDEX_TYPE,
-            format!(
-                "Index type {} does not support metric {}",
-                web_name(engine),
-                metric
-            ),
-        ));
-    }
-    match engine {
-        EngineType::IvfFlat | EngineType::IvfSq8 | EngineType::IvfSq8h => {
-            int_param(params, "nlist", 1, 65536)?;
-        }
-        EngineType::IvfPq => {
-            int_param(params, "nlist", 1, 65536)?;
-            let m = int_param(params, "m", 1, 96)?;
-            if !PQ_M.contains(&m) || dim % m != 0 {
-                return Err(SimError::api(
-                    code::ILLEGAL_ARGUMENT,
-                    format!("Invalid index params: m = {m} is not allowed for dimension {dim}"),
-                ));
-            }
-        }
-        EngineType::Hnsw => {
-            int_param(params, "M", 4, 64)?;
-            int_param(params, "efConstruction", 8, 512)?;
-        }
-        EngineType::Annoy => {
-            int_param(params, "n_trees", 1, 1024)?;
-        }
-        EngineType::Rnsg => {
-            int_param(params, "search_length", 10, 300)?;
-            int_param(params, "out_degree", 5, 300)?;
-            int_param(params, "candidate_pool_size", 50, 1000)?;
-            int_param(params, "knng", 5, 300)?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// The bytes of an index file built from `data`.
 pub fn build(engine: EngineType, params: &str, dim: usize, data: &RawData) -> Vec<u8> {
     let mut out = b"MSIMIDX1".to_vec();
@@ -175,6 +91,7 @@ pub fn build(engine: EngineType, params: &str, dim: usize, data: &RawData) -> Ve
                 out.extend_from_slice(&id.to_le_bytes());
             }
             out.extend_from_slice(&f32_bytes(&data.vectors));
+            out.extend_from_slice(&data.bits);
         }
     }
     out
@@ -238,6 +155,7 @@ mod tests {
         let data = RawData {
             ids: (0..rows as i64).collect(),
             vectors: (0..rows * dim).map(|i| (i % 97) as f32 / 97.0).collect(),
+            bits: Vec::new(),
         };
         let raw = data.file_size() as usize;
         let pq = build(EngineType::IvfPq, r#"{"m":4,"nlist":16}"#, dim, &data);
@@ -250,16 +168,5 @@ mod tests {
             pq,
             build(EngineType::IvfPq, r#"{"m":4,"nlist":16}"#, dim, &data)
         );
-    }
-
-    #[test]
-    fn params_are_checked() {
-        let p: Value = serde_json::json!({"m": 5, "nlist": 16});
-        assert!(validate_params(EngineType::IvfPq, &p, 16, MetricType::L2).is_err());
-        let p: Value = serde_json::json!({"m": 4, "nlist": 16});
-        assert!(validate_params(EngineType::IvfPq, &p, 16, MetricType::L2).is_ok());
-        assert_eq!(parse_index_type("nope").unwrap_err().code(), 8);
-        let p: Value = serde_json::json!({"nlist": 0});
-        assert!(validate_params(EngineType::IvfFlat, &p, 16, MetricType::L2).is_err());
     }
 }

@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::index;
 use crate::merge::{self, Strategy};
 use crate::sim::{Role, Sim};
+use crate::validate;
 
 fn same_index(t: &TableRow, engine: EngineType, params: &serde_json::Value) -> bool {
     t.engine_type == engine
@@ -76,8 +77,14 @@ pub async fn create_index(
     params: &serde_json::Value,
 ) -> Result<()> {
     let root = catalog::live_collection(&sim.db, name).await?;
-    let engine = index::parse_index_type(index_type)?;
-    index::validate_params(engine, params, root.dimension, root.metric_type)?;
+    if !root.owner_table.is_empty() {
+        return Err(crate::error::SimError::no_collection(name));
+    }
+    // CreateIndexRequest: web names only, IVFSQ8H refused on CPU, ValidateIndexParams, and
+    // FLAT/IVFFLAT turned into their binary engines for a binary metric.
+    let engine = validate::index_type(index_type)?;
+    validate::index_params(engine, params, root.dimension)?;
+    let engine = validate::adapt_to_metric(engine, root.metric_type)?;
     let params_text = params.to_string();
     let tables = catalog::collection_tables(&sim.db, name).await?;
     if sim.cfg.role == Role::Ro {

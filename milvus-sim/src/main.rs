@@ -3,6 +3,7 @@
 
 mod api;
 mod catalog;
+mod delete;
 mod engine;
 mod error;
 mod faults;
@@ -13,10 +14,12 @@ mod index;
 mod indexing;
 mod locks;
 mod merge;
+mod metric;
 mod query;
 mod seed;
 mod sim;
 mod storage;
+mod validate;
 mod wal;
 
 use std::path::PathBuf;
@@ -26,7 +29,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
-use milvus_tier::meta::MetaDb;
+use milvus_tier::meta::{Backend, ConnectOptions, MetaDb};
 
 use crate::faults::{FaultSettings, Faults};
 use crate::sim::{Role, Sim, SimConfig};
@@ -133,6 +136,21 @@ enum Cmd {
         #[arg(long, default_value = "L2")]
         metric: String,
     },
+    /// Delete ids by id as a client's delete request and the following flush do (rows
+    /// listed in the segments' deleted_docs, row_count lowered), without serving.
+    Delete {
+        #[command(flatten)]
+        node: Node,
+        /// Collection name.
+        #[arg(long)]
+        collection: String,
+        /// Partition tag (default: the collection and all its partitions).
+        #[arg(long)]
+        tag: Option<String>,
+        /// Ids to delete, comma-separated; `FIRST..END` ranges (end excluded) allowed.
+        #[arg(long, value_delimiter = ',', required = true)]
+        ids: Vec<String>,
+    },
     /// Create an empty long-term collection with its index set.
     SeedLongTerm {
         #[command(flatten)]
@@ -159,7 +177,16 @@ enum Cmd {
 }
 
 async fn open(node: &Node, cfg: SimConfig, faults: FaultSettings) -> anyhow::Result<Sim> {
-    let db = MetaDb::connect(&node.meta).await?;
+    // As `SqliteMetaImpl`: one connection whose statements run one at a time (the pool of
+    // one is the mutex; waiting for it never times out) and no busy timeout, so another
+    // program's write lock makes the node's own write fail. MySQL keeps a small pool.
+    let sqlite = milvus_tier::meta::backend_of(&node.meta)? == Backend::Sqlite;
+    let opts = ConnectOptions {
+        timeout: Duration::from_secs(24 * 3600),
+        max_connections: if sqlite { 1 } else { 4 },
+        sqlite_no_busy_timeout: true,
+    };
+    let db = MetaDb::connect_with(&node.meta, &opts).await?;
     db.install_milvus_schema().await?;
     std::fs::create_dir_all(node.storage.join("db").join("tables"))
         .with_context(|| format!("create storage {}", node.storage.display()))?;
@@ -169,6 +196,25 @@ async fn open(node: &Node, cfg: SimConfig, faults: FaultSettings) -> anyhow::Res
         cfg,
         Faults::new(faults),
     ))
+}
+
+/// Ids and `FIRST..END` ranges.
+fn parse_ids(items: &[String]) -> anyhow::Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for item in items {
+        let bad = || anyhow::anyhow!("--ids: `{item}` is not an id or a FIRST..END range");
+        match item.split_once("..") {
+            Some((a, b)) => {
+                let (a, b): (i64, i64) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                out.extend(a..b);
+            }
+            None => out.push(item.trim().parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(out)
 }
 
 #[tokio::main]
@@ -260,6 +306,18 @@ async fn main() -> anyhow::Result<()> {
                 "seeded {}: {} partitions, {} files, {} rows, {} bytes",
                 plan.collection, s.partitions, s.files, s.rows, s.bytes
             );
+        }
+        Cmd::Delete {
+            node,
+            collection,
+            tag,
+            ids,
+        } => {
+            let sim = open(&node, SimConfig::default(), FaultSettings::default()).await?;
+            let ids = parse_ids(&ids)?;
+            sim.delete_by_id(&collection, tag.as_deref(), &ids).await?;
+            let rows = sim.apply_deletes(|_, _| true).await?;
+            println!("deleted {rows} rows of {} ids from {collection}", ids.len());
         }
         Cmd::SeedLongTerm {
             node,

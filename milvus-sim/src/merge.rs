@@ -221,11 +221,11 @@ async fn merge_into(sim: &Sim, t: &TableRow, sources: &[FileRow], row: &mut File
     let mut merged = RawData::default();
     let mut used = Vec::new();
     for s in sources {
+        // Rows listed in deleted_docs are left out (`SegmentWriter::Merge`).
         let d = sim
             .storage
-            .read_raw(&s.table_id, &s.segment_id, &s.file_id, dim)?;
-        merged.ids.extend(d.ids);
-        merged.vectors.extend(d.vectors);
+            .read_live(&s.table_id, &s.segment_id, &s.file_id, dim)?;
+        merged.extend(d);
         used.push(s);
         // MergeTask stops once the result reaches index_file_size.
         if merged.file_size() >= t.index_file_size {

@@ -4,13 +4,19 @@
 //! INDEX through the raw data of its BACKUP in the same segment folder), re-reading the
 //! metadata on every request, as `DBImpl::Query` does (source notes §7.2).
 
-use milvus_tier::meta::{FileRow, FileType, MetricType, TableRow};
+use milvus_tier::meta::{FileRow, FileType, TableRow};
 use serde_json::{Value, json};
 
 use crate::catalog;
 use crate::error::{Result, SimError, code};
 use crate::index;
+use crate::metric;
 use crate::sim::{DEFAULT_TAG, Sim};
+use crate::storage::RawData;
+use crate::validate;
+
+/// `MAX_COUNT_RETURNED`: ids one get-by-id may ask for.
+const MAX_COUNT_RETURNED: usize = 1000;
 
 /// File types a search reads and counts.
 pub const SEARCHABLE: &[FileType] = &[FileType::Raw, FileType::ToIndex, FileType::Index];
@@ -25,26 +31,36 @@ pub struct Hit {
 }
 
 impl Sim {
-    /// Tables of `name` selected by `tags` (all when empty; `_default` is the root).
+    /// Tables of `name` selected by `tags` (all when empty), as `GetPartitionsByTags`: each
+    /// tag is trimmed, `_default` is the root, any other tag is a regular expression that a
+    /// partition tag must match whole; nothing selected is an error.
     async fn tables_for_tags(&self, name: &str, tags: &[String]) -> Result<Vec<TableRow>> {
         let all = catalog::collection_tables(&self.db, name).await?;
         if tags.is_empty() {
             return Ok(all);
         }
-        let mut out = Vec::new();
+        let mut out: Vec<TableRow> = Vec::new();
         for tag in tags {
-            let found = all.iter().find(|t| {
-                (tag == DEFAULT_TAG && t.owner_table.is_empty()) || &t.partition_tag == tag
-            });
-            match found {
-                Some(t) => out.push(t.clone()),
-                None => {
-                    return Err(SimError::api(
-                        code::COLLECTION_NOT_EXISTS,
-                        format!("Partition {tag} of collection {name} does not exist"),
-                    ));
+            let tag = tag.trim();
+            for t in &all {
+                let hit = if t.owner_table.is_empty() {
+                    tag == DEFAULT_TAG
+                } else {
+                    tag != DEFAULT_TAG && validate::tag_matches(&t.partition_tag, tag)?
+                };
+                if hit && !out.iter().any(|o| o.table_id == t.table_id) {
+                    out.push(t.clone());
                 }
             }
+        }
+        if out.is_empty() {
+            return Err(SimError::api(
+                code::COLLECTION_NOT_EXISTS,
+                format!(
+                    "The specified partition does not exist: {}",
+                    tags.join(", ")
+                ),
+            ));
         }
         Ok(out)
     }
@@ -55,68 +71,100 @@ impl Sim {
         Ok(self.db.files(&ids, SEARCHABLE).await?)
     }
 
-    /// Top-`topk` hits per query vector.
+    /// Load the live rows of a file for a search, as `ExecutionEngineImpl::Load` needs them:
+    /// an INDEX row needs its index file, every row the segment's `.uid` and `deleted_docs`.
+    /// A file that stopped being searchable meanwhile (merged, indexed, dropped) is skipped.
+    async fn load_for_search(&self, f: &FileRow, dim: usize) -> Result<Option<RawData>> {
+        let loaded = (|| {
+            if f.file_type == FileType::Index {
+                let p = self
+                    .storage
+                    .index_path(&f.table_id, &f.segment_id, &f.file_id);
+                if !p.is_file() {
+                    return Err(SimError::api(
+                        code::UNEXPECTED,
+                        format!("Failed to load index file {}: not found", p.display()),
+                    ));
+                }
+            }
+            self.storage
+                .read_live(&f.table_id, &f.segment_id, &f.segment_id, dim)
+        })();
+        match loaded {
+            Ok(d) => Ok(Some(d)),
+            Err(e) => {
+                let still = self
+                    .db
+                    .files(std::slice::from_ref(&f.table_id), SEARCHABLE)
+                    .await?
+                    .iter()
+                    .any(|x| x.file_id == f.file_id);
+                if still {
+                    tracing::warn!(file_id = %f.file_id, error = %e, "search cannot load a file");
+                    Err(e)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Top-`topk` hits per query vector (`SearchRequest::OnExecute`); `None` when there was
+    /// no file to search (Milvus answers `num 0` then).
     pub async fn search(
         &self,
         name: &str,
         tags: &[String],
         file_ids: &[String],
         topk: i64,
-        queries: &[Vec<f32>],
-    ) -> Result<Vec<Vec<Hit>>> {
+        params: &Value,
+        rows: &[Vec<f64>],
+    ) -> Result<Option<Vec<Vec<Hit>>>> {
+        crate::sim::check_name("collection", name)?;
+        validate::topk(topk)?;
+        for t in tags {
+            validate::partition_tag(t)?;
+        }
         let root = catalog::live_collection(&self.db, name).await?;
-        if !(1..=16384).contains(&topk) {
-            return Err(SimError::api(
-                code::ILLEGAL_ARGUMENT,
-                format!("Invalid topk: {topk}. Should be in range 1 ~ 16384."),
-            ));
+        if !root.owner_table.is_empty() {
+            return Err(SimError::no_collection(name));
+        }
+        validate::search_params(root.engine_type, params, topk)?;
+        let queries = validate::vectors(rows, root.dimension, root.metric_type, false)?;
+        let files = if file_ids.is_empty() {
+            let tables = self.tables_for_tags(name, tags).await?;
+            self.searchable(&tables).await?
+        } else {
+            let tables = catalog::collection_tables(&self.db, name).await?;
+            let found: Vec<FileRow> = self
+                .searchable(&tables)
+                .await?
+                .into_iter()
+                .filter(|f| file_ids.contains(&f.file_id))
+                .collect();
+            if found.is_empty() {
+                return Err(SimError::api(code::UNEXPECTED, "Invalid file id"));
+            }
+            found
+        };
+        if files.is_empty() {
+            return Ok(None);
         }
         let dim = root.dimension as usize;
-        if queries.is_empty() {
-            return Err(SimError::api(code::ILLEGAL_ARGUMENT, "No query vectors"));
-        }
-        if let Some(q) = queries.iter().find(|q| q.len() != dim) {
-            return Err(SimError::api(
-                code::ILLEGAL_DIMENSION,
-                format!(
-                    "The vector dimension must be equal to the collection dimension: {} != {dim}",
-                    q.len()
-                ),
-            ));
-        }
-        let tables = self.tables_for_tags(name, tags).await?;
-        let mut files = self.searchable(&tables).await?;
-        if !file_ids.is_empty() {
-            files.retain(|f| file_ids.contains(&f.file_id));
-        }
-        let ip = root.metric_type == MetricType::Ip;
+        let m = root.metric_type;
         let mut best: Vec<Vec<Hit>> = vec![Vec::new(); queries.len()];
         for f in &files {
-            let data = match self
-                .storage
-                .read_raw(&f.table_id, &f.segment_id, &f.segment_id, dim)
-            {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(file_id = %f.file_id, error = %e, "search skips unreadable file");
-                    continue;
-                }
+            let Some(data) = self.load_for_search(f, dim).await? else {
+                continue;
             };
             for (qi, q) in queries.iter().enumerate() {
-                for (row, id) in data.ids.iter().enumerate() {
-                    let v = &data.vectors[row * dim..(row + 1) * dim];
-                    let d = if ip {
-                        q.iter().zip(v).map(|(a, b)| a * b).sum::<f32>()
-                    } else {
-                        q.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()
-                    };
-                    best[qi].push(Hit {
-                        id: *id,
-                        distance: d,
-                    });
-                }
                 let hits = &mut best[qi];
-                if ip {
+                for (row, id) in data.ids.iter().enumerate() {
+                    if let Some(distance) = metric::distance(m, q, &data, row) {
+                        hits.push(Hit { id: *id, distance });
+                    }
+                }
+                if metric::larger_first(m) {
                     hits.sort_by(|a, b| b.distance.total_cmp(&a.distance).then(a.id.cmp(&b.id)));
                 } else {
                     hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
@@ -124,7 +172,7 @@ impl Sim {
                 hits.truncate(topk as usize);
             }
         }
-        Ok(best)
+        Ok(Some(best))
     }
 
     /// The stored vector of each id (empty when not found), searching the tables of `tag`
@@ -134,23 +182,45 @@ impl Sim {
         name: &str,
         tag: Option<&str>,
         ids: &[i64],
-    ) -> Result<Vec<Vec<f32>>> {
+    ) -> Result<Vec<Value>> {
+        if ids.is_empty() {
+            return Err(SimError::api(
+                code::ILLEGAL_ARGUMENT,
+                "No vector id specified",
+            ));
+        }
+        if ids.len() > MAX_COUNT_RETURNED {
+            return Err(SimError::api(
+                code::ILLEGAL_ARGUMENT,
+                format!("Input id array size cannot exceed: {MAX_COUNT_RETURNED}"),
+            ));
+        }
         let root = catalog::live_collection(&self.db, name).await?;
-        let tags: Vec<String> = tag.map(str::to_string).into_iter().collect();
+        if !root.owner_table.is_empty() {
+            return Err(SimError::no_collection(name));
+        }
+        let tags: Vec<String> = tag
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .into_iter()
+            .collect();
         let tables = self.tables_for_tags(name, &tags).await?;
         let dim = root.dimension as usize;
-        let mut out = vec![Vec::new(); ids.len()];
+        let mut out = vec![json!([]); ids.len()];
         for f in self.searchable(&tables).await? {
-            let Ok(data) = self
-                .storage
-                .read_raw(&f.table_id, &f.segment_id, &f.segment_id, dim)
-            else {
+            let Some(data) = self.load_for_search(&f, dim).await? else {
                 continue;
             };
+            let n = data.rows().max(1);
+            let (fw, bw) = (data.vectors.len() / n, data.bits.len() / n);
             for (row, id) in data.ids.iter().enumerate() {
                 for (i, want) in ids.iter().enumerate() {
-                    if want == id && out[i].is_empty() {
-                        out[i] = data.vectors[row * dim..(row + 1) * dim].to_vec();
+                    if want == id && out[i].as_array().is_some_and(Vec::is_empty) {
+                        out[i] = if bw > 0 {
+                            json!(data.bits[row * bw..(row + 1) * bw])
+                        } else {
+                            json!(data.vectors[row * fw..(row + 1) * fw])
+                        };
                     }
                 }
             }
@@ -241,7 +311,8 @@ impl Sim {
                     format!("Segment {segment} of collection {name} does not exist"),
                 )
             })?;
-        let data = self.storage.read_raw(
+        // `GetVectorIDs` leaves out the offsets listed in deleted_docs.
+        let data = self.storage.read_live(
             &seg.table_id,
             &seg.segment_id,
             &seg.segment_id,

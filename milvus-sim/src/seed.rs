@@ -91,7 +91,14 @@ pub async fn seed(sim: &Sim, p: &SeedPlan) -> Result<SeedSummary> {
         }
     }
     let mut summary = SeedSummary::default();
-    let dim = p.dim as usize;
+    // Binary metrics store dim / 8 bytes per row: one byte from each of that many values.
+    let binary =
+        milvus_tier::meta::MetricType::from_label(&p.metric).is_some_and(crate::metric::is_binary);
+    let width = if binary {
+        p.dim as usize / 8
+    } else {
+        p.dim as usize
+    };
     for d in 0..p.days {
         let day = p.first_day + chrono::Days::new(d.into());
         let tag = day.format(&p.tag_format).to_string();
@@ -101,7 +108,21 @@ pub async fn seed(sim: &Sim, p: &SeedPlan) -> Result<SeedSummary> {
         while row < p.rows_per_day {
             let n = p.segment_rows.min(p.rows_per_day - row);
             let ids: Vec<i64> = (row..row + n).map(|r| id_of(day, r)).collect();
-            let vectors: Vec<Vec<f32>> = ids.iter().map(|id| vector_of(p.seed, *id, dim)).collect();
+            let vectors: Vec<Vec<f64>> = ids
+                .iter()
+                .map(|id| {
+                    vector_of(p.seed, *id, width)
+                        .into_iter()
+                        .map(|x| {
+                            if binary {
+                                (f64::from(x) * 256.0).floor()
+                            } else {
+                                f64::from(x)
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
             sim.insert(&p.collection, Some(&tag), Some(ids), &vectors)
                 .await?;
             sim.flush(std::slice::from_ref(&p.collection)).await?;
@@ -134,7 +155,10 @@ pub async fn seed_long_term(
 ) -> Result<()> {
     sim.create_collection(collection, dim, index_file_size_mb, metric)
         .await?;
-    sim.create_index(collection, index_type, params).await
+    // Seeding takes engine labels too (IVF_PQ); the web API takes only its own names.
+    let engine = crate::index::parse_index_type(index_type)?;
+    sim.create_index(collection, crate::index::web_name(engine), params)
+        .await
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@ use crate::faults::Faults;
 use crate::ids;
 use crate::indexing;
 use crate::locks::EngineLocks;
+use crate::metric::Query;
 use crate::storage::{RawData, Storage};
+use crate::validate;
 
 /// Bytes in one MB (the API unit of `index_file_size`).
 pub const MB: i64 = 1024 * 1024;
@@ -26,6 +28,10 @@ pub const MB: i64 = 1024 * 1024;
 pub const DEFAULT_TAG: &str = "_default";
 /// `MILVUS_VERSION` written to `Tables.version`.
 pub const VERSION: &str = "1.1.1";
+/// `FLAG_MASK_NO_USERID`: the collection's ids are generated.
+const FLAG_NO_USER_ID: i64 = 0x1;
+/// `FLAG_MASK_HAS_USERID`: the collection's ids are given by the user.
+const FLAG_HAS_USER_ID: i64 = 0x2;
 /// Milvus's `engine.max_partition_num`.
 const MAX_PARTITIONS: usize = 4096;
 
@@ -96,6 +102,8 @@ pub struct Sim {
     /// The engine's build and merge locks.
     pub locks: EngineLocks,
     buffer: Mutex<BTreeMap<String, Pending>>,
+    /// Deletes waiting for the next flush.
+    pub(crate) deletes: crate::delete::PendingDeletes,
 }
 
 fn name_error(what: &str, name: &str) -> SimError {
@@ -127,6 +135,7 @@ impl Sim {
             faults,
             locks: EngineLocks::default(),
             buffer: Mutex::new(BTreeMap::new()),
+            deletes: Default::default(),
         }
     }
 
@@ -163,21 +172,21 @@ impl Sim {
                 ),
             ));
         }
-        let metric_type = match MetricType::from_label(metric) {
-            Some(m @ (MetricType::L2 | MetricType::Ip)) => m,
-            Some(m) => {
-                return Err(SimError::api(
-                    code::ILLEGAL_METRIC_TYPE,
-                    format!("Metric {m} (binary vectors) is not supported by milvus-sim"),
-                ));
-            }
-            None => {
-                return Err(SimError::api(
-                    code::ILLEGAL_METRIC_TYPE,
-                    format!("Invalid metric type: {metric}"),
-                ));
-            }
+        let Some(metric_type) = MetricType::from_label(metric) else {
+            return Err(SimError::api(
+                code::ILLEGAL_METRIC_TYPE,
+                format!("Invalid metric type: {metric}"),
+            ));
         };
+        let binary = crate::metric::is_binary(metric_type);
+        if binary && dim % 8 != 0 {
+            return Err(SimError::api(
+                code::ILLEGAL_DIMENSION,
+                format!(
+                    "Invalid collection dimension: {dim}. The collection dimension must be a multiple of 8"
+                ),
+            ));
+        }
         if let Some(existing) = self.db.collection(name).await? {
             let msg = if existing.state == TableState::ToDelete {
                 format!(
@@ -196,7 +205,11 @@ impl Sim {
             created_on: ids::now_micros(),
             flag: 0,
             index_file_size: index_file_size_mb * MB,
-            engine_type: EngineType::Flat,
+            engine_type: if binary {
+                EngineType::BinFlat
+            } else {
+                EngineType::Flat
+            },
             index_params: "{}".into(),
             metric_type,
             owner_table: String::new(),
@@ -310,54 +323,104 @@ impl Sim {
     }
 
     /// Buffer vectors for `name` / `tag`; returns their ids (generated when not given).
+    /// Checks follow `InsertRequest::OnExecute`: vectors present, as many ids as vectors,
+    /// the collection (not a partition) and the partition exist, the id mode of the
+    /// collection (`Tables.flag`: user ids or generated ids, never both), the vectors.
     pub async fn insert(
         &self,
         name: &str,
         tag: Option<&str>,
         ids_in: Option<Vec<i64>>,
-        vectors: &[Vec<f32>],
+        rows: &[Vec<f64>],
     ) -> Result<Vec<i64>> {
         self.writable("insert")?;
+        check_name("collection", name)?;
+        if rows.is_empty() || rows.iter().all(|r| r.is_empty()) {
+            return Err(SimError::api(
+                code::ILLEGAL_ROWRECORD,
+                "The vector array is empty. Make sure you have entered vector records.",
+            ));
+        }
+        let ids_in = ids_in.filter(|i| !i.is_empty());
+        if ids_in.as_ref().is_some_and(|i| i.len() != rows.len()) {
+            return Err(SimError::api(
+                code::ILLEGAL_VECTOR_ID,
+                "The size of vector ID array must be equal to the size of the vector.",
+            ));
+        }
+        let root = catalog::live_collection(&self.db, name).await?;
+        if !root.owner_table.is_empty() {
+            return Err(SimError::no_collection(name));
+        }
         let table = self.table_for_tag(name, tag).await?;
+        let user_ids = ids_in.is_some();
+        if root.flag & FLAG_HAS_USER_ID != 0 && !user_ids {
+            return Err(SimError::api(
+                code::ILLEGAL_VECTOR_ID,
+                "Entities IDs are user-defined. Please provide IDs for all entities of the collection.",
+            ));
+        }
+        if root.flag & FLAG_NO_USER_ID != 0 && user_ids {
+            return Err(SimError::api(
+                code::ILLEGAL_VECTOR_ID,
+                "Entities IDs are auto-generated. All vectors of this collection must use auto-generated IDs.",
+            ));
+        }
+        let vectors = validate::vectors(rows, root.dimension, root.metric_type, true)?;
         let dim = table.dimension as usize;
-        if vectors.is_empty() {
-            return Err(SimError::api(
-                code::ILLEGAL_ARGUMENT,
-                "No vectors to insert",
-            ));
-        }
-        if let Some(bad) = vectors.iter().find(|v| v.len() != dim) {
-            return Err(SimError::api(
-                code::ILLEGAL_DIMENSION,
-                format!(
-                    "The vector dimension must be equal to the collection dimension: {} != {dim}",
-                    bad.len()
-                ),
-            ));
-        }
-        let new_ids = match ids_in {
-            Some(given) if given.len() != vectors.len() => {
-                return Err(SimError::api(
-                    code::ILLEGAL_ARGUMENT,
-                    format!("{} ids for {} vectors", given.len(), vectors.len()),
-                ));
+        let new_ids = ids_in.unwrap_or_else(|| ids::next_vector_ids(vectors.len()));
+        {
+            let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+            let p = buf
+                .entry(table.table_id.clone())
+                .or_insert_with(|| Pending {
+                    dim,
+                    data: RawData::default(),
+                    since: Instant::now(),
+                });
+            p.data.ids.extend_from_slice(&new_ids);
+            for v in &vectors {
+                match v {
+                    Query::Float(f) => p.data.vectors.extend_from_slice(f),
+                    Query::Binary(b) => p.data.bits.extend_from_slice(b),
+                }
             }
-            Some(given) => given,
-            None => ids::next_vector_ids(vectors.len()),
-        };
-        let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
-        let p = buf
-            .entry(table.table_id.clone())
-            .or_insert_with(|| Pending {
-                dim,
-                data: RawData::default(),
-                since: Instant::now(),
-            });
-        p.data.ids.extend_from_slice(&new_ids);
-        for v in vectors {
-            p.data.vectors.extend_from_slice(v);
+        }
+        let flag = root.flag
+            | if user_ids {
+                FLAG_HAS_USER_ID
+            } else {
+                FLAG_NO_USER_ID
+            };
+        if flag != root.flag {
+            catalog::set_table_flag(&self.db, &root.table_id, flag).await?;
         }
         Ok(new_ids)
+    }
+
+    /// Remove `ids` from the unflushed vectors of `table_ids` (`MemTableFile::Delete`);
+    /// returns how many rows went.
+    pub fn delete_buffered(
+        &self,
+        table_ids: &[String],
+        ids: &std::collections::HashSet<i64>,
+    ) -> usize {
+        let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut gone = 0;
+        for t in table_ids {
+            if let Some(p) = buf.get_mut(t) {
+                let before = p.data.rows();
+                let mut kept = RawData::default();
+                for row in 0..before {
+                    if !ids.contains(&p.data.ids[row]) {
+                        kept.push_row(&p.data, row);
+                    }
+                }
+                gone += before - kept.rows();
+                p.data = kept;
+            }
+        }
+        gone
     }
 
     fn discard_buffer(&self, table_ids: &[String]) {
@@ -374,6 +437,7 @@ impl Sim {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_empty()
+            || !self.deletes.is_empty()
     }
 
     /// Flush the buffers of the named collections (all collections when empty); returns
@@ -404,6 +468,8 @@ impl Sim {
     /// `flush_merge_compact_mutex_` while it flushes).
     async fn flush_where(&self, pick: impl Fn(&String, Instant) -> bool) -> Result<Vec<String>> {
         let _merge = self.locks.merge.lock().await;
+        // `MemTable::Serialize` applies deletes before it writes the buffered vectors.
+        self.apply_deletes(&pick).await?;
         let taken: Vec<(String, Pending)> = {
             let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
             let keys: Vec<String> = buf

@@ -1,8 +1,9 @@
 //! Segment folders on disk, laid out as Milvus 1.1.1 lays them out.
 //!
 //! `<storage>/db/tables/<table_id>/<segment_id>/` holds `<name>.rv` (8-byte little-endian
-//! byte count, then f32 vectors), `<name>.uid` (8-byte byte count, then i64 ids),
-//! `deleted_docs` (8-byte byte count, no offsets) and `bloom_filter`; an index file is
+//! byte count, then f32 vectors, or `dim / 8` bytes per row for binary vectors), `<name>.uid`
+//! (8-byte byte count, then i64 ids), `deleted_docs` (8-byte byte count, then the i32 row
+//! offsets deleted, `DefaultDeletedDocsFormat`) and `bloom_filter`; an index file is
 //! `<segment dir>/<index file_id>` with no extension (source notes §6).
 
 use std::fs;
@@ -10,13 +11,18 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, SimError, io};
 
+/// Name of the deleted-offsets file of a segment.
+pub const DELETED_DOCS: &str = "deleted_docs";
+
 /// Raw vectors and ids of one segment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawData {
     /// Vector ids, one per row.
     pub ids: Vec<i64>,
-    /// Row-major vectors, `ids.len() * dim` values.
+    /// Row-major float vectors, `ids.len() * dim` values (empty for binary vectors).
     pub vectors: Vec<f32>,
+    /// Row-major binary vectors, `ids.len() * dim / 8` bytes (empty for float vectors).
+    pub bits: Vec<u8>,
 }
 
 impl RawData {
@@ -28,7 +34,48 @@ impl RawData {
     /// `TableFiles.file_size` of a raw file with this data: vector bytes plus 8 bytes per id
     /// (`SegmentWriter::Size`, headers excluded).
     pub fn file_size(&self) -> i64 {
-        (self.vectors.len() * 4 + self.ids.len() * 8) as i64
+        (self.vectors.len() * 4 + self.bits.len() + self.ids.len() * 8) as i64
+    }
+
+    /// Bytes of the `.rv` body.
+    fn rv_bytes(&self) -> Vec<u8> {
+        let mut out = f32_bytes(&self.vectors);
+        out.extend_from_slice(&self.bits);
+        out
+    }
+
+    /// Append row `row` of `other` (same kind of vectors).
+    pub fn push_row(&mut self, other: &RawData, row: usize) {
+        let n = other.ids.len().max(1);
+        let fw = other.vectors.len() / n;
+        let bw = other.bits.len() / n;
+        self.ids.push(other.ids[row]);
+        self.vectors
+            .extend_from_slice(&other.vectors[row * fw..(row + 1) * fw]);
+        self.bits
+            .extend_from_slice(&other.bits[row * bw..(row + 1) * bw]);
+    }
+
+    /// Append all rows of `other`.
+    pub fn extend(&mut self, other: RawData) {
+        self.ids.extend(other.ids);
+        self.vectors.extend(other.vectors);
+        self.bits.extend(other.bits);
+    }
+
+    /// The rows whose offsets are not in `deleted`.
+    pub fn without(&self, deleted: &[i32]) -> RawData {
+        if deleted.is_empty() {
+            return self.clone();
+        }
+        let gone: std::collections::HashSet<i32> = deleted.iter().copied().collect();
+        let mut out = RawData::default();
+        for row in 0..self.rows() {
+            if !gone.contains(&(row as i32)) {
+                out.push_row(self, row);
+            }
+        }
+        out
     }
 }
 
@@ -75,9 +122,9 @@ impl Storage {
     ) -> Result<i64> {
         let dir = self.segment_dir(table_id, segment_id);
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        write_framed(&dir.join(format!("{name}.rv")), &f32_bytes(&data.vectors))?;
+        write_framed(&dir.join(format!("{name}.rv")), &data.rv_bytes())?;
         write_framed(&dir.join(format!("{name}.uid")), &i64_bytes(&data.ids))?;
-        write_framed(&dir.join("deleted_docs"), &[])?;
+        write_framed(&dir.join(DELETED_DOCS), &[])?;
         let bloom = bloom_filter(&data.ids);
         let path = dir.join("bloom_filter");
         fs::write(&path, bloom).map_err(io(path))?;
@@ -95,7 +142,7 @@ impl Storage {
     ) -> Result<()> {
         let dir = self.segment_dir(table_id, segment_id);
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let bytes = f32_bytes(&data.vectors);
+        let bytes = data.rv_bytes();
         let mut out = (bytes.len() as u64).to_le_bytes().to_vec();
         out.extend_from_slice(&bytes[..bytes.len() / 2]);
         let path = dir.join(format!("{name}.rv"));
@@ -123,25 +170,82 @@ impl Storage {
             })?;
         let rv = read_framed(&dir.join(format!("{name}.rv")))?;
         let uid = read_framed(&dir.join(format!("{name}.uid")))?;
-        let vectors: Vec<f32> = rv
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
         let ids: Vec<i64> = uid
             .chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect();
-        if dim == 0 || vectors.len() != ids.len() * dim {
-            return Err(SimError::BadFile {
-                path: dir,
-                problem: format!(
-                    "{} floats for {} ids does not fit dimension {dim}",
-                    vectors.len(),
-                    ids.len()
-                ),
+        // Float rows take 4 * dim bytes, binary rows dim / 8: the length tells which.
+        if dim > 0 && rv.len() == ids.len() * dim * 4 {
+            let vectors = rv
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            return Ok(RawData {
+                ids,
+                vectors,
+                bits: Vec::new(),
             });
         }
-        Ok(RawData { ids, vectors })
+        if dim % 8 == 0 && dim > 0 && rv.len() == ids.len() * dim / 8 {
+            return Ok(RawData {
+                ids,
+                vectors: Vec::new(),
+                bits: rv,
+            });
+        }
+        Err(SimError::BadFile {
+            path: dir,
+            problem: format!(
+                "{} vector bytes for {} ids does not fit dimension {dim}",
+                rv.len(),
+                ids.len()
+            ),
+        })
+    }
+
+    /// The offsets listed in a segment's `deleted_docs`; a missing file is an error, as
+    /// `SegmentReader::LoadDeletedDocs` fails without it.
+    pub fn read_deleted(&self, table_id: &str, segment_id: &str) -> Result<Vec<i32>> {
+        let path = self.segment_dir(table_id, segment_id).join(DELETED_DOCS);
+        let body = read_framed(&path)?;
+        Ok(body
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// Rewrite a segment's `deleted_docs` with `offsets`, through `temp_del` and a rename
+    /// when the file exists (`DefaultDeletedDocsFormat::write`).
+    pub fn write_deleted(&self, table_id: &str, segment_id: &str, offsets: &[i32]) -> Result<()> {
+        let dir = self.segment_dir(table_id, segment_id);
+        let path = dir.join(DELETED_DOCS);
+        let body: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+        if path.exists() {
+            let tmp = dir.join("temp_del");
+            write_framed(&tmp, &body)?;
+            fs::rename(&tmp, &path).map_err(io(path))
+        } else {
+            write_framed(&path, &body)
+        }
+    }
+
+    /// Rewrite a segment's `bloom_filter` over `ids` (the ids still live).
+    pub fn write_bloom(&self, table_id: &str, segment_id: &str, ids: &[i64]) -> Result<()> {
+        let path = self.segment_dir(table_id, segment_id).join("bloom_filter");
+        fs::write(&path, bloom_filter(ids)).map_err(io(path))
+    }
+
+    /// The raw data of a segment without its deleted rows (`deleted_docs` required).
+    pub fn read_live(
+        &self,
+        table_id: &str,
+        segment_id: &str,
+        file_id: &str,
+        dim: usize,
+    ) -> Result<RawData> {
+        let data = self.read_raw(table_id, segment_id, file_id, dim)?;
+        let deleted = self.read_deleted(table_id, segment_id)?;
+        Ok(data.without(&deleted))
     }
 
     /// Path of an index file.
@@ -249,6 +353,7 @@ mod tests {
         let data = RawData {
             ids: vec![1, 2],
             vectors: vec![0.5; 8],
+            bits: Vec::new(),
         };
         let size = s.write_raw("t", "s1", "s1", &data).unwrap();
         assert_eq!(size, 2 * 4 * 4 + 2 * 8);

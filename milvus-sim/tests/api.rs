@@ -107,15 +107,24 @@ async fn collections_partitions_insert_search_and_stats() {
         )
         .await;
     assert_eq!(r["ids"][0], "100");
+    // The collection took user ids: inserts without ids are refused (Tables.flag).
+    let (st, b) = sim
+        .call(
+            "POST",
+            "/collections/a/vectors",
+            Some(&json!({"vectors":[[5.0,5.0,5.0,5.0]]}).to_string()),
+        )
+        .await;
+    assert_error(st, &b, 400, 12);
     let r = sim
         .ok(
             "POST",
             "/collections/a/vectors",
-            &json!({"vectors":[[5.0,5.0,5.0,5.0]]}).to_string(),
+            &json!({"vectors":[[5.0,5.0,5.0,5.0]],"ids":["7"]}).to_string(),
         )
         .await;
     let auto_id: i64 = r["ids"][0].as_str().unwrap().parse().unwrap();
-    assert!(auto_id > 1_000_000_000_000_000);
+    assert_eq!(auto_id, 7);
     sim.ok(
         "PUT",
         "/system/task",
@@ -131,7 +140,7 @@ async fn collections_partitions_insert_search_and_stats() {
     assert_eq!(r["num"], 1);
     assert_eq!(r["result"][0][0]["id"], "103");
     assert_eq!(r["result"][0][1]["id"], "104");
-    let q = json!({"search":{"topk":1,"vectors":[[5.0,5.0,5.0,5.0]]}});
+    let q = json!({"search":{"topk":1,"params":{},"vectors":[[5.0,5.0,5.0,5.0]]}});
     let r = sim
         .ok("PUT", "/collections/a/vectors", &q.to_string())
         .await;
@@ -151,7 +160,8 @@ async fn collections_partitions_insert_search_and_stats() {
     assert_eq!(got["vectors"][1]["vector"], json!([]));
     let stat = sim.ok("GET", "/collections/a?info=stat", "").await;
     let p1_file = stat["partitions"][1]["segments"][0]["name"].clone();
-    let q = json!({"search":{"topk":1,"file_ids":[p1_file],"vectors":[[5.0,5.0,5.0,5.0]]}});
+    let q =
+        json!({"search":{"topk":1,"params":{},"file_ids":[p1_file],"vectors":[[5.0,5.0,5.0,5.0]]}});
     let r = sim
         .ok("PUT", "/collections/a/vectors", &q.to_string())
         .await;
@@ -177,7 +187,7 @@ async fn collections_partitions_insert_search_and_stats() {
         .ok(
             "PUT",
             "/collections/b/vectors",
-            r#"{"search":{"topk":2,"vectors":[[1,0,0,0]]}}"#,
+            r#"{"search":{"topk":2,"params":{},"vectors":[[1,0,0,0]]}}"#,
         )
         .await;
     assert_eq!(r["result"][0][0]["id"], "2");
@@ -330,7 +340,7 @@ async fn bad_requests_get_milvus_error_json() {
         .call(
             "PUT",
             "/collections/c/vectors",
-            Some(r#"{"search":{"topk":1,"vectors":[[1,2]]}}"#),
+            Some(r#"{"search":{"topk":1,"params":{},"vectors":[[1,2]]}}"#),
         )
         .await;
     assert_error(s, &b, 400, 7);
@@ -346,10 +356,10 @@ async fn bad_requests_get_milvus_error_json() {
         .call(
             "PUT",
             "/collections/c/vectors",
-            Some(r#"{"delete":{"ids":["1"]}}"#),
+            Some(r#"{"delete":{"ids":[1]}}"#),
         )
         .await;
-    assert_error(s, &b, 400, 5);
+    assert_error(s, &b, 400, 35);
 
     let (s, b) = sim
         .call(
@@ -366,7 +376,7 @@ async fn bad_requests_get_milvus_error_json() {
             Some(r#"{"index_type":"IVFPQ","params":{"m":3,"nlist":16}}"#),
         )
         .await;
-    assert_error(s, &b, 400, 5);
+    assert_error(s, &b, 400, 7);
     let (s, b) = sim
         .call(
             "POST",

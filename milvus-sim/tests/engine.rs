@@ -135,10 +135,12 @@ async fn engine_merges_indexes_and_cleans_up_on_mariadb() {
     )
     .await;
     let small: Vec<Vec<f32>> = (0..100).map(|i| vec![i as f32; 8]).collect();
+    // The seeded collection took user ids, so these give theirs too (Tables.flag).
+    let small_ids: Vec<String> = (0..100).map(|i| (900_000_000 + i).to_string()).collect();
     sim.ok(
         "POST",
         "/collections/c/vectors",
-        &json!({"partition_tag":"small","vectors":small}).to_string(),
+        &json!({"partition_tag":"small","vectors":small,"ids":small_ids}).to_string(),
     )
     .await;
     sim.ok(

@@ -15,6 +15,7 @@ pub async fn run(config: &Config, args: &MetaShowArgs) -> Result<i32> {
     let opts = ConnectOptions {
         timeout: config.connect_timeout(),
         max_connections: 2,
+        ..ConnectOptions::default()
     };
     let db = MetaDb::connect_with(&target.meta_url, &opts).await?;
     db.check_schema().await?;

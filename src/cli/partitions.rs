@@ -107,6 +107,7 @@ async fn rotate(config: &Config, args: &RotateArgs, today: Day) -> Result<Rotate
     let opts = ConnectOptions {
         timeout: config.connect_timeout(),
         max_connections: 2,
+        ..ConnectOptions::default()
     };
     let journal = JournalCheck {
         short: MetaDb::connect_with(&short.meta_url, &opts).await?,

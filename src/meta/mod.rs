@@ -46,6 +46,10 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// Pool size.
     pub max_connections: u32,
+    /// SQLite only: no busy timeout (`PRAGMA busy_timeout = 0`), so a statement that meets
+    /// another writer's lock fails at once with "database is locked", as in Milvus's
+    /// `SqliteMetaImpl`, which sets none. `false` keeps the driver's wait of 5 s.
+    pub sqlite_no_busy_timeout: bool,
 }
 
 impl Default for ConnectOptions {
@@ -53,6 +57,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             timeout: Duration::from_secs(10),
             max_connections: 4,
+            sqlite_no_busy_timeout: false,
         }
     }
 }
@@ -68,9 +73,18 @@ impl MetaDb {
         sqlx::any::install_default_drivers();
         let backend = backend_of(url)?;
         let target = redact::url(url);
+        let no_busy_timeout = backend == Backend::Sqlite && opts.sqlite_no_busy_timeout;
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.timeout)
+            .after_connect(move |c, _| {
+                Box::pin(async move {
+                    if no_busy_timeout {
+                        sqlx::query("PRAGMA busy_timeout = 0").execute(c).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await
             .map_err(|e| Error::MetaConnect {

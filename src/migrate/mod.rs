@@ -133,6 +133,7 @@ pub(crate) async fn connect(config: &Config, tier: Tier) -> Result<(MetaDb, Path
     let opts = ConnectOptions {
         timeout: config.connect_timeout(),
         max_connections: 4,
+        ..ConnectOptions::default()
     };
     Ok((
         MetaDb::connect_with(&t.meta_url, &opts).await?,
@@ -246,6 +247,7 @@ async fn run_locked(
         &ConnectOptions {
             timeout: config.connect_timeout(),
             max_connections: 4,
+            ..ConnectOptions::default()
         },
     )
     .await?;

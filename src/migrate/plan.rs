@@ -290,6 +290,9 @@ fn check_segments(root: &Path, all: &[FileRow], input: &[FileRow]) -> Result<u64
                 dir.display()
             )));
         }
+        // deleted_docs lists the rows deleted by id; `.rv`, `.uid` and file_size keep them
+        // while row_count does not, so the rows on disk are row_count + deleted.
+        let deleted = deleted_docs(&dir, &listing)?;
         for f in rows {
             let [rv, uid] = raw_names(f);
             let size = |name: &str| listing.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
@@ -302,22 +305,31 @@ fn check_segments(root: &Path, all: &[FileRow], input: &[FileRow]) -> Result<u64
                     f.row_count
                 )));
             };
-            let want_uid = HEADER_BYTES + f.row_count as u64 * 8;
+            let stored = f.row_count as u64 + deleted.len() as u64;
+            let want_uid = HEADER_BYTES + stored * 8;
             let data =
                 (rv_size.saturating_sub(HEADER_BYTES)) + (uid_size.saturating_sub(HEADER_BYTES));
             if uid_size != want_uid || data != f.file_size as u64 {
                 return Err(Error::BadInput(format!(
-                    "file {} or {} in {} does not match TableFiles row {}/{}: row says {} rows, {} bytes; files hold {} + {} bytes (with {}-byte headers)",
+                    "file {} or {} in {} does not match TableFiles row {}/{}: row says {} rows ({} more deleted in deleted_docs), {} bytes; files hold {} + {} bytes (with {}-byte headers)",
                     rv,
                     uid,
                     dir.display(),
                     table,
                     f.file_id,
                     f.row_count,
+                    deleted.len(),
                     f.file_size,
                     rv_size,
                     uid_size,
                     HEADER_BYTES
+                )));
+            }
+            if let Some(bad) = deleted.iter().find(|o| **o < 0 || **o as u64 >= stored) {
+                return Err(Error::BadInput(format!(
+                    "deleted_docs in {} lists row offset {bad}, outside the {stored} rows of {}",
+                    dir.display(),
+                    uid
                 )));
             }
             total += rv_size + uid_size;
@@ -329,6 +341,49 @@ fn check_segments(root: &Path, all: &[FileRow], input: &[FileRow]) -> Result<u64
         }
     }
     Ok(total)
+}
+
+/// The offsets of a segment's `deleted_docs` (`DefaultDeletedDocsFormat`: an 8-byte byte
+/// count, then i32 offsets). Milvus cannot load a segment without it, so a missing or
+/// malformed file is bad input naming the folder.
+fn deleted_docs(dir: &Path, listing: &[(String, u64)]) -> Result<Vec<i32>> {
+    let path = dir.join("deleted_docs");
+    if !listing.iter().any(|(n, _)| n == "deleted_docs") {
+        return Err(Error::BadInput(format!(
+            "segment folder {} has no deleted_docs; Milvus cannot load a segment without it",
+            dir.display()
+        )));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| Error::Io {
+        op: "read deleted_docs",
+        path: path.clone(),
+        source: e,
+    })?;
+    let body = bytes.get(8..).unwrap_or_default();
+    let header = bytes
+        .get(..8)
+        .and_then(|h| <[u8; 8]>::try_from(h).ok())
+        .map(u64::from_le_bytes);
+    if header != Some(body.len() as u64) || body.len() % 4 != 0 {
+        return Err(Error::BadInput(format!(
+            "deleted_docs in {} is malformed: {} bytes, header {:?}",
+            dir.display(),
+            bytes.len(),
+            header
+        )));
+    }
+    let offsets: Vec<i32> = body
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let unique: BTreeSet<i32> = offsets.iter().copied().collect();
+    if unique.len() != offsets.len() {
+        return Err(Error::BadInput(format!(
+            "deleted_docs in {} lists a row offset twice",
+            dir.display()
+        )));
+    }
+    Ok(offsets)
 }
 
 fn list_dir(dir: &Path) -> std::io::Result<Vec<(String, u64)>> {

@@ -85,6 +85,25 @@ pub fn result_filter(files: &[FileRow]) -> Arc<dyn Fn(&str) -> bool + Send + Syn
     Arc::new(move |n: &str| names.contains(n))
 }
 
+/// Every result segment folder holds `deleted_docs`: Milvus cannot load a segment without
+/// it (`SegmentReader::LoadDeletedDocs`), so long-term would fail every search of the day.
+fn require_deleted_docs(root: &Path, segs: &[segments::SegmentRef]) -> Result<()> {
+    for s in segs {
+        let dir = root
+            .join("db")
+            .join("tables")
+            .join(&s.table_id)
+            .join(&s.segment_id);
+        if !dir.join("deleted_docs").is_file() {
+            return Err(Error::BadInput(format!(
+                "segment folder {} has no deleted_docs; Milvus cannot load a segment without it, refusing to publish it",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Publish one day.
 pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
     let segs = segments_of(input.files);
@@ -93,6 +112,7 @@ pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
         .map(|s| format!("{}/{}", s.table_id, s.segment_id))
         .collect();
     let digest_rows = rows_digest(input.tables, input.files);
+    require_deleted_docs(input.source_storage, &segs)?;
     clean_crashed_publish(input, &seg_names).await?;
 
     let started = now_micros();
@@ -253,4 +273,28 @@ async fn clean_crashed_publish(input: &PublishInput<'_>, ours: &[String]) -> Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_segment_without_deleted_docs_is_bad_input() {
+        let root = tempfile::tempdir().unwrap();
+        let seg = segments::SegmentRef {
+            table_id: "7".into(),
+            segment_id: "9".into(),
+        };
+        let dir = root.path().join("db/tables/7/9");
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = require_deleted_docs(root.path(), std::slice::from_ref(&seg)).unwrap_err();
+        assert!(matches!(err, Error::BadInput(_)), "{err}");
+        assert!(
+            err.to_string().contains(&dir.display().to_string()),
+            "{err}"
+        );
+        std::fs::write(dir.join("deleted_docs"), 0u64.to_le_bytes()).unwrap();
+        require_deleted_docs(root.path(), &[seg]).unwrap();
+    }
 }

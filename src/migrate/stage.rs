@@ -52,12 +52,22 @@ pub fn raw_filter(files: &[FileRow]) -> Arc<dyn Fn(&str) -> bool + Send + Sync> 
     Arc::new(move |n: &str| names.contains(n))
 }
 
+/// The engine type of unindexed data: BIN_FLAT for binary metrics, FLAT otherwise (as
+/// `CreateCollectionRequest` sets it).
+fn raw_engine(plan: &DayPlan) -> EngineType {
+    use crate::meta::MetricType;
+    match plan.long_collection.metric_type {
+        MetricType::L2 | MetricType::Ip => EngineType::Flat,
+        _ => EngineType::BinFlat,
+    }
+}
+
 /// The local engine's collection row: the long-term collection with no index yet, so that
 /// create_index is a change the engine acts on.
 pub fn local_collection(plan: &DayPlan) -> TableRow {
     TableRow {
         id: 0,
-        engine_type: EngineType::Flat,
+        engine_type: raw_engine(plan),
         index_params: "{}".into(),
         ..plan.long_collection.clone()
     }
@@ -68,7 +78,7 @@ pub fn local_collection(plan: &DayPlan) -> TableRow {
 pub fn local_rows(plan: &DayPlan) -> (Vec<TableRow>, Vec<FileRow>) {
     let mut tables = vec![local_collection(plan)];
     tables.extend(plan.partitions.iter().map(|p| TableRow {
-        engine_type: EngineType::Flat,
+        engine_type: raw_engine(plan),
         index_params: "{}".into(),
         ..p.target.clone()
     }));
@@ -78,7 +88,7 @@ pub fn local_rows(plan: &DayPlan) -> (Vec<TableRow>, Vec<FileRow>) {
         .map(|f| FileRow {
             id: 0,
             file_type: FileType::Raw,
-            engine_type: EngineType::Flat,
+            engine_type: raw_engine(plan),
             ..f.clone()
         })
         .collect();

@@ -196,11 +196,27 @@ pub fn cluster() -> Cluster {
 
 /// [`cluster`] with `days` seeded days from 2026-11-20.
 pub fn cluster_days(days: u32) -> Cluster {
-    cluster_with(days, &[])
+    cluster_full(days, &[], "L2", "IVF_PQ", r#"{"m":4,"nlist":16}"#)
 }
 
 /// [`cluster_days`] with extra `milvus-sim serve` arguments for the local engine.
 pub fn cluster_with(days: u32, engine_args: &[&str]) -> Cluster {
+    cluster_full(days, engine_args, "L2", "IVF_PQ", r#"{"m":4,"nlist":16}"#)
+}
+
+/// [`cluster_days`] with the collections' `metric` and the long-term index.
+pub fn cluster_metric(days: u32, metric: &str, long_index: &str, long_params: &str) -> Cluster {
+    cluster_full(days, &[], metric, long_index, long_params)
+}
+
+/// The cluster of [`cluster_days`], every knob given.
+pub fn cluster_full(
+    days: u32,
+    engine_args: &[&str],
+    metric: &str,
+    long_index: &str,
+    long_params: &str,
+) -> Cluster {
     super::init();
     let servers = vec![MariaDb::start(), MariaDb::start(), MariaDb::start()];
     let (short_url, long_url, local_url) = (
@@ -235,6 +251,8 @@ pub fn cluster_with(days: u32, engine_args: &[&str]) -> Cluster {
         "day_%Y-%m-%d",
         "--index-file-size",
         "1",
+        "--metric",
+        metric,
     ]);
     let long_storage = dir.path().join("long");
     sim_cmd(&[
@@ -250,9 +268,11 @@ pub fn cluster_with(days: u32, engine_args: &[&str]) -> Cluster {
         "--index-file-size",
         "4096",
         "--index-type",
-        "IVF_PQ",
+        long_index,
         "--params",
-        r#"{"m":4,"nlist":16}"#,
+        long_params,
+        "--metric",
+        metric,
     ]);
     let engine = Sim::start(
         &local_url,
