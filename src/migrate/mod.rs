@@ -7,6 +7,7 @@
 //! day's rows or with all of them (the rows and the journal commit together).
 
 pub mod build;
+pub mod idle;
 pub mod plan;
 pub mod publish;
 pub mod stage;
@@ -257,6 +258,19 @@ async fn run_locked(
     let bandwidth = (config.limits.bandwidth_mb_per_s > 0)
         .then(|| config.limits.bandwidth_mb_per_s * 1_000_000);
 
+    // The engine's own metadata writes fail on SQLite while we hold a write lock: stage
+    // only while it is idle.
+    let waited = idle::wait_idle(
+        &local,
+        &p.long_collection.table_id,
+        Duration::from_secs(config.limits.index_timeout_secs),
+        Duration::from_millis(200),
+    )
+    .await?;
+    tracing::info!(
+        waited_s = waited.as_secs_f64(),
+        "local engine idle, staging"
+    );
     // stage
     let t = Instant::now();
     mark(

@@ -86,6 +86,20 @@ pub mod reqwest {
             r.text().await.map_err(|e| e.to_string())
         })
     }
+    pub fn blocking_post(url: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let (url, body) = (url.to_string(), body.clone());
+        block(async move {
+            let r = ::reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let ok = r.status().is_success();
+            let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+            if ok { Ok(v) } else { Err(v.to_string()) }
+        })
+    }
     pub fn blocking_put(url: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
         let (url, body) = (url.to_string(), body.clone());
         block(async move {
@@ -174,6 +188,21 @@ impl Cluster {
             .trim_end()
             .to_string();
         std::fs::write(&self.config, format!("{head}\n\n[backup]\n{toml}\n")).unwrap();
+    }
+
+    /// The engine's `http_url` and `meta_url` as written in the config file.
+    pub fn engine_url_in_config(&self) -> (String, String) {
+        let s = std::fs::read_to_string(&self.config).unwrap();
+        let engine = s.split("[engine]").nth(1).unwrap();
+        let value = |key: &str| {
+            engine
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{key} = \"")))
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap()
+                .to_string()
+        };
+        (value("http_url"), value("meta_url"))
     }
 
     /// Append TOML to the config file (e.g. a `[backup]` section).
