@@ -128,7 +128,13 @@ async fn rotate_creates_ahead_drops_confirmed_days_and_keeps_unconfirmed_ones() 
     assert_eq!(json["created"], serde_json::json!([]));
     assert_eq!(json["kept"][0]["tag"], "day_2026-11-21");
     let now = states(&short).await;
-    assert_eq!(state_of(&now, "day_2026-11-20"), Some(TableState::ToDelete));
+    // Dropped: marked TO_DELETE, and removed by the engine's next TTL pass (Milvus 1.1.1
+    // deletes state=1 Tables rows at once), so either may be seen here.
+    let day20 = state_of(&now, "day_2026-11-20");
+    assert!(
+        matches!(day20, None | Some(TableState::ToDelete)),
+        "day_2026-11-20 still {day20:?} after the drop"
+    );
     assert_eq!(state_of(&now, "day_2026-11-21"), Some(TableState::Normal));
     // Today and the days ahead are listed as retained, never dropped.
     let retained: Vec<&str> = json["retained"]

@@ -187,6 +187,14 @@ async fn open(node: &Node, cfg: SimConfig, faults: FaultSettings) -> anyhow::Res
         sqlite_no_busy_timeout: true,
     };
     let db = MetaDb::connect_with(&node.meta, &opts).await?;
+    if sqlite {
+        // `SqliteMetaImpl::Initialize` puts the file in WAL mode before anything else, so
+        // other programs' reads never block the engine's writes (only their writes do).
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(db.pool())
+            .await
+            .with_context(|| format!("set WAL journal mode on {}", db.target()))?;
+    }
     db.install_milvus_schema().await?;
     std::fs::create_dir_all(node.storage.join("db").join("tables"))
         .with_context(|| format!("create storage {}", node.storage.display()))?;

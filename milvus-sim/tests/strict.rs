@@ -406,3 +406,52 @@ async fn ttl_removes_soft_deleted_tables_at_once_and_keeps_backup() {
     let keep = db.partitions_tagged("c", "keep").await.unwrap()[0].clone();
     assert_eq!(keep.state, TableState::Normal);
 }
+
+/// `SqliteMetaImpl::Initialize` puts `meta.sqlite` in WAL mode: another program holding a
+/// read transaction open (as `migrate` polling the engine's rows) does not make the engine's
+/// writes fail, although the engine sets no busy timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_metadata_is_in_wal_mode_so_readers_never_block_the_engine() {
+    use sqlx::{Connection, Executor, Row};
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let sim = start(&url, &dir.path().join("s"), &["--tick-ms", "50"]).await;
+    let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    reader.execute("PRAGMA busy_timeout = 0").await.unwrap();
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, "wal");
+    reader.execute("BEGIN").await.unwrap();
+    let n: i64 = sqlx::query("SELECT count(*) FROM Tables")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    // The read transaction stays open while the engine writes.
+    let (status, body) = sim
+        .call(
+            "POST",
+            "/collections",
+            Some(r#"{"collection_name":"c","dimension":8}"#),
+        )
+        .await;
+    assert!(
+        status < 300,
+        "create collection under a reader: {status} {body}"
+    );
+    let (status, body) = sim
+        .call("POST", "/collections/c/vectors", Some(&rows(100, 0)))
+        .await;
+    assert!(status < 300, "insert under a reader: {status} {body}");
+    reader.execute("COMMIT").await.unwrap();
+    let n: i64 = sqlx::query("SELECT count(*) FROM Tables WHERE table_id = 'c'")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
