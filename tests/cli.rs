@@ -517,6 +517,49 @@ fn config_errors_name_the_key_and_file() {
     let _ = COLLECTION;
 }
 
+/// Kubernetes sets `MILVUS_TIER_SERVICE_HOST`, `MILVUS_TIER_PORT`, … in every pod of a
+/// namespace with a Service named `milvus-tier`: they name no section, so they are ignored
+/// with a warning; a misspelt key of a real section is still an error.
+#[test]
+fn service_link_variables_are_ignored_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("milvus-tier.toml");
+    write_config(
+        &cfg,
+        "sqlite:///x/s.sqlite",
+        "sqlite:///x/l.sqlite",
+        "sqlite:///x/c.sqlite",
+        dir.path(),
+    );
+    let clean = run(&cfg, &["config", "check"], &[]);
+    let links = [
+        ("MILVUS_TIER_SERVICE_HOST", "10.0.0.7"),
+        ("MILVUS_TIER_SERVICE_PORT", "8080"),
+        ("MILVUS_TIER_PORT", "tcp://10.0.0.7:8080"),
+        ("MILVUS_TIER_PORT_8080_TCP_ADDR", "10.0.0.7"),
+    ];
+    let o = run(&cfg, &["config", "check"], &links);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), clean.status.code(), "{err}");
+    assert_ne!(o.status.code(), Some(2), "{err}");
+    for (name, _) in links {
+        assert!(
+            err.contains(&format!("ignoring {name}:")),
+            "warns about {name}: {err}"
+        );
+    }
+    assert!(!err.contains("unknown field"), "{err}");
+
+    let o = run(
+        &cfg,
+        &["config", "check"],
+        &[("MILVUS_TIER_LIMITS__COPY_CONCURENCY", "4")],
+    );
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("copy_concurency"), "{err}");
+}
+
 #[test]
 fn example_config_parses() {
     // The shipped example is complete and valid (passwords come from the environment).

@@ -112,6 +112,8 @@ fn cronjobs_have_valid_schedules_timezones_and_safety_settings() {
             "{name}"
         );
         assert!(value("backoffLimit").parse::<u32>().is_ok(), "{name}");
+        // No MILVUS_TIER_SERVICE_HOST-style variables from a Service named milvus-tier.
+        assert_eq!(value("enableServiceLinks"), "false", "{name}");
     }
 }
 
