@@ -95,28 +95,47 @@ impl TagFormat {
                 "partition tag format `{fmt}` is not a valid strftime format"
             )));
         }
-        let probe = |y, m, d| {
-            NaiveDate::from_ymd_opt(y, m, d)
-                .expect("valid")
-                .format(fmt)
-                .to_string()
-        };
-        let samples = [
-            probe(2021, 1, 2),
-            probe(2021, 2, 1),
-            probe(2022, 1, 2),
-            probe(2021, 1, 3),
-        ];
-        for i in 0..samples.len() {
-            for j in i + 1..samples.len() {
-                if samples[i] == samples[j] {
+        let format = TagFormat(fmt.to_string());
+        format.check_round_trip()?;
+        Ok(format)
+    }
+
+    /// Every day of a leap year and the days around it must get a distinct tag that parses
+    /// back to the same day: a format without year, month or day (`%a_%Y_%m`) would make one
+    /// day's partition answer for another's.
+    fn check_round_trip(&self) -> Result<()> {
+        let fmt = &self.0;
+        let mut seen = std::collections::HashMap::new();
+        let mut day = Day(NaiveDate::from_ymd_opt(2023, 12, 31).expect("valid"));
+        let last = Day(NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid"));
+        while day <= last {
+            let mut tag = String::new();
+            if fmt::Write::write_fmt(&mut tag, format_args!("{}", day.0.format(fmt))).is_err() {
+                return Err(Error::Config(format!(
+                    "partition tag format `{fmt}` cannot format a date (time or zone fields name no day)"
+                )));
+            }
+            if let Some(other) = seen.insert(tag.clone(), day) {
+                return Err(Error::Config(format!(
+                    "partition tag format `{fmt}` does not name each day uniquely: {other} and {day} both get tag `{tag}` (it needs year, month and day fields)"
+                )));
+            }
+            match self.parse(&tag) {
+                Some(back) if back == day => {}
+                Some(back) => {
                     return Err(Error::Config(format!(
-                        "partition tag format `{fmt}` does not name each day uniquely (needs year, month and day fields)"
+                        "partition tag format `{fmt}` does not name one day: tag `{tag}` of {day} reads back as {back}"
+                    )));
+                }
+                None => {
+                    return Err(Error::Config(format!(
+                        "partition tag format `{fmt}` does not name one day: tag `{tag}` of {day} cannot be read back as a date (it needs year, month and day fields)"
                     )));
                 }
             }
+            day = day.succ();
         }
-        Ok(TagFormat(fmt.to_string()))
+        Ok(())
     }
 
     /// The tag of `day`.
@@ -172,6 +191,14 @@ mod tests {
         assert_eq!(f.parse("_default"), None);
         assert!(TagFormat::new("day_%Y-%m").is_err());
         assert!(TagFormat::new("day_%Q").is_err());
+        // Formats that do not name one day: refused, naming the format.
+        for bad in ["%a_%Y_%m", "%Y_%m_%u", "day_%m-%d", "%Y-%m-%d %H"] {
+            let e = TagFormat::new(bad).expect_err(bad).to_string();
+            assert!(e.contains(&format!("`{bad}`")), "{e}");
+        }
+        for good in ["%Y%m%d", "day_%Y_%j", "d%d.%m.%Y", "%F"] {
+            TagFormat::new(good).expect(good);
+        }
         let r = Day::range("2026-02-27".parse().unwrap(), "2026-03-02".parse().unwrap()).unwrap();
         assert_eq!(r.len(), 4);
     }

@@ -74,6 +74,21 @@ pub fn index_name(engine: EngineType) -> Result<&'static str, EngineError> {
     })
 }
 
+/// `name` as one URL path segment: every byte outside RFC 3986's unreserved set, and `.`
+/// (a name `..` would be a dot-segment), percent-encoded, so `/`, `..`, quotes or spaces
+/// in a name cannot change the path.
+fn segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Client of one engine.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -126,7 +141,7 @@ impl Engine {
         timeout: Duration,
     ) -> Result<(), EngineError> {
         let body = json!({ "index_type": index_name(engine)?, "params": params });
-        let path = format!("/collections/{collection}/indexes");
+        let path = format!("/collections/{}/indexes", segment(collection));
         self.call(
             "create_index",
             reqwest::Method::POST,
@@ -176,7 +191,8 @@ impl Engine {
         let mut tags = Vec::new();
         loop {
             let path = format!(
-                "/collections/{collection}/partitions?offset={}&page_size={PAGE}",
+                "/collections/{}/partitions?offset={}&page_size={PAGE}",
+                segment(collection),
                 tags.len()
             );
             let v = self
@@ -230,7 +246,7 @@ impl Engine {
         collection: &str,
         tag: &str,
     ) -> Result<(), EngineError> {
-        let path = format!("/collections/{collection}/partitions");
+        let path = format!("/collections/{}/partitions", segment(collection));
         self.call(
             call,
             method,
@@ -316,5 +332,41 @@ impl Engine {
                 other => return other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-request HTTP server answering `{}`; returns its base URL and the request line.
+    async fn one_request() -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            text.lines().next().unwrap_or_default().to_string()
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn collection_names_are_one_path_segment() {
+        let (url, task) = one_request().await;
+        Engine::new(&url)
+            .create_partition("x/../y'z é", "day_2026-11-20")
+            .await
+            .unwrap();
+        assert_eq!(
+            task.await.unwrap(),
+            "POST /collections/x%2F%2E%2E%2Fy%27z%20%C3%A9/partitions HTTP/1.1"
+        );
     }
 }

@@ -372,3 +372,138 @@ async fn conflicting_long_term_rows_and_engine_faults_are_refused() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("unreachable") && err.contains(&url), "{err}");
 }
+
+/// Copy `from`'s segment folders to partition `to` in `storage`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_day_long_term_holds_under_another_id_or_short_term_holds_twice_is_refused() {
+    let c = cluster();
+    let short = MetaDb::connect(&c.short_url).await.unwrap();
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let long_coll = long.collection(COLL_LONG).await.unwrap().unwrap();
+    let src20 = short
+        .partitions_tagged(COLL_SHORT, "day_2026-11-20")
+        .await
+        .unwrap()
+        .remove(0);
+
+    // Long-term already holds day 20 under another table_id (an old script published it):
+    // the plan refuses, naming both partitions; nothing is written.
+    let mut old = src20.clone();
+    old.table_id = "old_script_20".into();
+    old.owner_table = COLL_LONG.into();
+    old.engine_type = long_coll.engine_type;
+    old.index_params = long_coll.index_params.clone();
+    long.write_rows(&[old], &[], milvus_tier::meta::WriteMode::InsertIfAbsent)
+        .await
+        .unwrap();
+    for args in [
+        &["--date", "2026-11-20", "--dry-run"][..],
+        &["--date", "2026-11-20"][..],
+    ] {
+        let (o, json) = c.migrate(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(5), "{args:?}: {err}\n{json:#}");
+        assert!(
+            err.contains("old_script_20") && err.contains(&src20.table_id),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(
+        long.tables_by_id(std::slice::from_ref(&src20.table_id))
+            .await
+            .unwrap()
+            .is_empty(),
+        "day 20 not published a second time"
+    );
+
+    // Long-term uses its own tag format: a partition carrying day 21's long-term tag is
+    // the day's, whatever its table_id.
+    let lt = [("MILVUS_TIER_LONG_TERM__PARTITION_TAG_FORMAT", "lt_%Y%m%d")];
+    let mut old21 = src20.clone();
+    old21.table_id = "old_script_21".into();
+    old21.owner_table = COLL_LONG.into();
+    old21.partition_tag = "lt_20261121".into();
+    long.write_rows(&[old21], &[], milvus_tier::meta::WriteMode::InsertIfAbsent)
+        .await
+        .unwrap();
+    let (o, json) = c.run("migrate", &["--date", "2026-11-21"], &lt);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(5), "{err}\n{json:#}");
+    assert!(err.contains("old_script_21"), "{err}");
+    let tags: Vec<String> = long
+        .partitions(COLL_LONG)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.partition_tag)
+        .collect();
+    assert_eq!(tags.len(), 2, "nothing published: {tags:?}");
+
+    // Without the foreign partition the day is published under long-term's tag, and a rerun
+    // is a verified no-op.
+    for id in ["old_script_20", "old_script_21"] {
+        sqlx::query("DELETE FROM Tables WHERE table_id = ?")
+            .bind(id)
+            .execute(long.pool())
+            .await
+            .unwrap();
+    }
+    let (o, json) = c.run("migrate", &["--date", "2026-11-21"], &lt);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json["days"][0]["outcome"], "migrated", "{json:#}");
+    assert_eq!(
+        long.partitions_tagged(COLL_LONG, "lt_20261121")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (o, json) = c.run("migrate", &["--date", "2026-11-21"], &lt);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json["days"][0]["outcome"], "already_done", "{json:#}");
+
+    // Two NORMAL short-term partitions carry day 20's tag (Milvus never makes this): both
+    // would be migrated. Refused, naming both.
+    let mut dup = src20.clone();
+    dup.table_id = format!("{}_dup", src20.table_id);
+    let files: Vec<_> = short
+        .files(std::slice::from_ref(&src20.table_id), &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|mut f| {
+            f.id = 0;
+            f.table_id = dup.table_id.clone();
+            f
+        })
+        .collect();
+    short
+        .write_rows(
+            &[dup.clone()],
+            &files,
+            milvus_tier::meta::WriteMode::InsertIfAbsent,
+        )
+        .await
+        .unwrap();
+    let tables = c.storage("short").join("db/tables");
+    copy_tree(&tables.join(&src20.table_id), &tables.join(&dup.table_id));
+    let (o, json) = c.migrate(&["--date", "2026-11-20", "--dry-run"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(5), "{err}\n{json:#}");
+    assert!(
+        err.contains(&dup.table_id) && err.contains(&format!("{}, ", src20.table_id)),
+        "{err}"
+    );
+}

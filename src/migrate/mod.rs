@@ -100,6 +100,8 @@ struct Ctx {
     local_storage: PathBuf,
     short_collection: String,
     long_collection: String,
+    /// The day's tag in long-term.
+    long_tag: String,
 }
 
 /// Migrate one day; errors are turned into a failed report (with its exit code).
@@ -162,6 +164,7 @@ async fn run(
         local_storage: config.engine.storage_path.clone(),
         short_collection,
         long_collection,
+        long_tag: config.tier(Tier::LongTerm)?.tag_format.tag(day),
     };
     if opts.dry_run {
         let p = plan::plan(day, &plan_input(&cx, tag, None)).await?;
@@ -512,6 +515,7 @@ pub async fn backup_published_day(config: &Config, day: Day) -> DayReport {
             local_storage: PathBuf::new(),
             short_collection: String::new(),
             long_collection,
+            long_tag: config.tier(Tier::LongTerm)?.tag_format.tag(day),
         };
         let r = backup_step(config, &cx, &journal, &holder, day, true, &mut steps).await;
         if let Err(e) = &r
@@ -543,6 +547,7 @@ fn plan_input<'a>(cx: &'a Ctx, tag: String, journal: Option<&'a Journal>) -> Pla
         short_storage: &cx.short_storage,
         short_collection: &cx.short_collection,
         tag,
+        long_tag: cx.long_tag.clone(),
         long: &cx.long,
         long_storage: &cx.long_storage,
         long_collection: &cx.long_collection,

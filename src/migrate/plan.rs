@@ -102,6 +102,9 @@ pub struct PlanInput<'a> {
     pub short_collection: &'a str,
     /// Tag of the day in short-term.
     pub tag: String,
+    /// Tag of the day in long-term: the published partitions carry it, and any long-term
+    /// partition carrying it is part of the day's state there.
+    pub long_tag: String,
     /// Long-term metadata.
     pub long: &'a MetaDb,
     /// Long-term storage path.
@@ -147,6 +150,16 @@ pub async fn plan(day: Day, input: &PlanInput<'_>) -> Result<DayPlan> {
             tier: "short-term".into(),
         });
     }
+    if parts.len() > 1 {
+        let ids: Vec<&str> = parts.iter().map(|p| p.table_id.as_str()).collect();
+        return Err(Error::Conflict(format!(
+            "collection `{}` has {} NORMAL short-term partitions tagged `{}` (day {day}): {}; Milvus keeps one partition per tag, refusing to migrate the day until one is dropped",
+            short_coll.table_id,
+            parts.len(),
+            input.tag,
+            ids.join(", ")
+        )));
+    }
     let ids: Vec<String> = parts.iter().map(|p| p.table_id.clone()).collect();
     let all = input.short.files(&ids, &[]).await?;
     if let Some(f) = all.iter().find(|f| IN_FLIGHT_TYPES.contains(&f.file_type)) {
@@ -179,7 +192,10 @@ pub async fn plan(day: Day, input: &PlanInput<'_>) -> Result<DayPlan> {
         }
         partitions.push(PartitionPlan {
             source: p.clone(),
-            target: target_partition(p, &long_coll),
+            target: TableRow {
+                partition_tag: input.long_tag.clone(),
+                ..target_partition(p, &long_coll)
+            },
             files: files.len(),
             rows: files.iter().map(|f| f.row_count).sum(),
             bytes: files.iter().map(|f| f.file_size).sum(),
@@ -201,7 +217,7 @@ pub async fn plan(day: Day, input: &PlanInput<'_>) -> Result<DayPlan> {
                 source: std::io::Error::other(e.to_string()),
             })??
     };
-    let long_term = long_term_state(day, input, &ids, &partitions).await?;
+    let long_term = long_term_state(day, input, &long_coll, &ids, &partitions).await?;
     Ok(DayPlan {
         day,
         tag: input.tag.clone(),
@@ -402,9 +418,30 @@ fn list_dir(dir: &Path) -> std::io::Result<Vec<(String, u64)>> {
 async fn long_term_state(
     day: Day,
     input: &PlanInput<'_>,
+    long_coll: &TableRow,
     ids: &[String],
     partitions: &[PartitionPlan],
 ) -> Result<LongTermState> {
+    // The day in long-term is every partition carrying its long-term tag, whatever its
+    // table_id: one published by another tool (or restored under another id) would make a
+    // second copy of every vector of the day.
+    let foreign: Vec<String> = input
+        .long
+        .partitions_tagged(&long_coll.table_id, &input.long_tag)
+        .await?
+        .into_iter()
+        .filter(|t| t.state == TableState::Normal && !ids.contains(&t.table_id))
+        .map(|t| t.table_id)
+        .collect();
+    if !foreign.is_empty() {
+        return Err(Error::Conflict(format!(
+            "long-term collection `{}` already holds day {day} as partition {} (tag `{}`), not as this day's short-term partition {}; refusing to publish the day twice",
+            long_coll.table_id,
+            foreign.join(", "),
+            input.long_tag,
+            ids.join(", ")
+        )));
+    }
     let tables = input.long.tables_by_id(ids).await?;
     let files = input.long.files(ids, &[]).await?;
     let publish = match input.journal {

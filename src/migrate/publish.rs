@@ -166,9 +166,15 @@ pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
     if !foreign.is_empty() {
         tx.rollback().await.map_err(db.err("roll back publish"))?;
         return Err(Error::Conflict(format!(
-            "long-term already holds day {} from another build: {}; refusing to publish it twice",
+            "long-term already holds day {} from another build: {}; this build's partition is {}; refusing to publish it twice",
             input.day,
-            foreign.join(", ")
+            foreign.join(", "),
+            input
+                .tables
+                .iter()
+                .map(|t| t.table_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let report = db
