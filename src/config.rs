@@ -429,6 +429,16 @@ impl Config {
                 "key `short_term.partition_tag_format` is required".into(),
             ));
         }
+        for (key, name) in [
+            ("short_term.collection", &self.short_term.collection),
+            ("long_term.collection", &self.long_term.collection),
+        ] {
+            if let Some(problem) = crate::milvus_name::collection_name_problem(name) {
+                return Err(Error::Config(format!(
+                    "key `{key}`: `{name}` is not a collection name Milvus accepts: {problem}"
+                )));
+            }
+        }
         for (key, url) in [
             ("short_term.meta_url", &self.short_term.meta_url),
             ("long_term.meta_url", &self.long_term.meta_url),

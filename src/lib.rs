@@ -20,6 +20,7 @@ pub mod lock;
 pub mod meta;
 pub mod metrics;
 pub mod migrate;
+pub mod milvus_name;
 pub mod notify;
 pub mod partitions;
 pub mod progress;

@@ -568,3 +568,53 @@ fn example_config_parses() {
     assert_eq!(config.timezone, "Asia/Seoul");
     assert_eq!(config.engine.build_index_threshold, 4096);
 }
+
+#[test]
+fn names_and_tag_formats_milvus_would_not_take_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("milvus-tier.toml");
+    write_config(
+        &cfg,
+        "sqlite:///x/s.sqlite",
+        "sqlite:///x/l.sqlite",
+        "sqlite:///x/c.sqlite",
+        dir.path(),
+    );
+    // A tag format that does not name one day (weekday, year, month): refused at load.
+    let o = run(
+        &cfg,
+        &["config", "check"],
+        &[("MILVUS_TIER_SHORT_TERM__PARTITION_TAG_FORMAT", "%a_%Y_%m")],
+    );
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("`%a_%Y_%m`"), "{err}");
+
+    // Collection names Milvus's ValidateCollectionName refuses: before any path or URL.
+    let long = "c".repeat(256);
+    for (key, name) in [
+        ("MILVUS_TIER_LONG_TERM__COLLECTION", "../outside"),
+        ("MILVUS_TIER_SHORT_TERM__COLLECTION", "a/b"),
+        ("MILVUS_TIER_LONG_TERM__COLLECTION", "it's"),
+        ("MILVUS_TIER_SHORT_TERM__COLLECTION", "1st"),
+        ("MILVUS_TIER_LONG_TERM__COLLECTION", long.as_str()),
+    ] {
+        let o = run(&cfg, &["config", "check"], &[(key, name)]);
+        let err = text(&o).1;
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(&format!("`{name}`")), "{name}: {err}");
+    }
+    for name in ["../outside", "a/b", "x y"] {
+        let o = run(
+            &cfg,
+            &["restore", "--date", "2026-11-20", "--to-collection", name],
+            &[],
+        );
+        let err = text(&o).1;
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&format!("--to-collection `{name}`")),
+            "{name}: {err}"
+        );
+    }
+}

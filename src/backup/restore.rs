@@ -94,6 +94,13 @@ pub async fn restore_day(
     day: Day,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport> {
+    if let Some(name) = &opts.to_collection
+        && let Some(problem) = crate::milvus_name::collection_name_problem(name)
+    {
+        return Err(Error::Usage(format!(
+            "--to-collection `{name}` is not a collection name Milvus accepts: {problem}"
+        )));
+    }
     let Some(bcfg) = &config.backup else {
         return Err(Error::Config(
             "no [backup] section: set backup.target to restore".into(),
