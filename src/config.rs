@@ -281,6 +281,9 @@ pub struct Limits {
     /// How long a run waits for the day's lock when its holder is dead or its lease ends
     /// within this time (a crashed attempt's lease), seconds.
     pub lock_wait_secs: u64,
+    /// Minutes after a day's end (in the configured timezone) before it is migrated: late
+    /// inserts and flushes of the day land in short-term meanwhile.
+    pub settle_minutes: u64,
 }
 
 impl Default for Limits {
@@ -294,6 +297,7 @@ impl Default for Limits {
             bandwidth_mb_per_s: 0,
             lease_ttl_secs: 120,
             lock_wait_secs: 300,
+            settle_minutes: 60,
         }
     }
 }

@@ -618,3 +618,42 @@ fn names_and_tag_formats_milvus_would_not_take_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_day_that_ended_less_than_settle_minutes_ago_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("milvus-tier.toml");
+    write_config(
+        &cfg,
+        "sqlite:///x/s.sqlite",
+        "sqlite:///x/l.sqlite",
+        "sqlite:///x/c.sqlite",
+        dir.path(),
+    );
+    // The window reaches one hour past now: 2026-11-20 ended inside it. Refused before any
+    // database is opened.
+    let end = chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let settle = (chrono::Utc::now() - end).num_minutes() + 60;
+    let settle = settle.to_string();
+    let o = run(
+        &cfg,
+        &["migrate", "--date", "2026-11-20", "--json"],
+        &[
+            ("MILVUS_TIER_LIMITS__SETTLE_MINUTES", &settle),
+            ("MILVUS_TIER_TIMEZONE", "UTC"),
+        ],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(6), "{err}{out}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["days"][0]["outcome"], "not_ready", "{json:#}");
+    let msg = json["days"][0]["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("2026-11-20") && msg.contains("limits.settle_minutes"),
+        "{msg}"
+    );
+}

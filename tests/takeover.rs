@@ -231,3 +231,96 @@ fn a_day_published_by_another_build_meanwhile_is_refused_at_commit() {
         "none of this run's file rows"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_day_that_grows_after_its_plan_is_not_published() {
+    common::init();
+    let c = cluster_days(1);
+    let short = milvus_tier::meta::MetaDb::connect(&c.short_url)
+        .await
+        .unwrap();
+    let long = milvus_tier::meta::MetaDb::connect(&c.long_url)
+        .await
+        .unwrap();
+    // The run stops right after its plan.
+    let a = spawn(&c, Some("plan.done:stop"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while state(a.id()) != Some('T') {
+        assert!(Instant::now() < deadline, "the run never paused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Meanwhile the short-term engine flushes one more segment into the day.
+    let part = short
+        .partitions_tagged(COLL_SHORT, &format!("day_{DAY}"))
+        .await
+        .unwrap()
+        .remove(0);
+    let files = short
+        .files(std::slice::from_ref(&part.table_id), &[])
+        .await
+        .unwrap();
+    let mut extra = files[0].clone();
+    extra.id = 0;
+    extra.segment_id = format!("{}9", extra.segment_id);
+    extra.file_id = format!("{}9", extra.file_id);
+    let tables = c.storage("short").join("db/tables").join(&part.table_id);
+    let (from, to) = (
+        tables.join(&files[0].segment_id),
+        tables.join(&extra.segment_id),
+    );
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(&from).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let renamed = name.replace(&files[0].file_id, &extra.file_id);
+        std::fs::copy(from.join(&name), to.join(renamed)).unwrap();
+    }
+    short
+        .write_rows(
+            &[],
+            std::slice::from_ref(&extra),
+            milvus_tier::meta::WriteMode::InsertIfAbsent,
+        )
+        .await
+        .unwrap();
+    signal(a.id(), libc::SIGCONT);
+    let o = a.wait_with_output().unwrap();
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let (code, outcome, text) = outcome(&o);
+    assert_eq!(code, Some(6), "not ready, retryable: {text}");
+    assert_eq!(outcome, "not_ready", "{text}");
+    assert!(
+        j["days"][0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("still growing"),
+        "{text}"
+    );
+    assert!(
+        long.partitions(COLL_LONG).await.unwrap().is_empty(),
+        "nothing of the day published"
+    );
+    // The day has stopped growing: a rerun publishes all of it.
+    let (o, j) = c.migrate(&["--date", DAY]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(j["days"][0]["outcome"], "migrated", "{j:#}");
+    let published = long
+        .files(
+            &long
+                .partitions(COLL_LONG)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.table_id)
+                .collect::<Vec<_>>(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let rows: i64 = published
+        .iter()
+        .filter(|f| f.file_type != milvus_tier::meta::FileType::Backup)
+        .map(|f| f.row_count)
+        .sum();
+    let want: i64 = files.iter().map(|f| f.row_count).sum::<i64>() + extra.row_count;
+    assert_eq!(rows, want, "every row of the grown day");
+}

@@ -73,7 +73,7 @@ pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Res
         if !args.json {
             print_text(&report);
         }
-        let failed = report.outcome == Outcome::Failed;
+        let failed = matches!(report.outcome, Outcome::Failed | Outcome::NotReady);
         reports.push(report);
         if failed {
             break;
@@ -105,6 +105,7 @@ fn print_text(r: &DayReport) {
         Outcome::AlreadyDone => "already in long-term (verified), nothing to do",
         Outcome::Planned => "planned (dry run, nothing written)",
         Outcome::Failed => "FAILED",
+        Outcome::NotReady => "NOT READY (the day is still being written; retry later)",
     };
     println!(
         "day {} → long-term collection `{}`: {outcome}",

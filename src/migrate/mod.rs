@@ -41,6 +41,8 @@ pub enum Outcome {
     Planned,
     /// Failed.
     Failed,
+    /// Not migrated: the day is not over yet (still being written); a later run can do it.
+    NotReady,
 }
 
 /// One step's figures.
@@ -122,7 +124,11 @@ pub async fn migrate_day(config: &Config, day: Day, opts: &MigrateOptions) -> Da
         Err(e) => DayReport {
             day,
             collection,
-            outcome: Outcome::Failed,
+            outcome: if e.kind() == crate::error::ErrorKind::NotReady {
+                Outcome::NotReady
+            } else {
+                Outcome::Failed
+            },
             plan: planned,
             steps,
             error: Some(e.to_string()),
@@ -145,6 +151,33 @@ pub(crate) async fn connect(config: &Config, tier: Tier) -> Result<(MetaDb, Path
     ))
 }
 
+/// A day is migrated only once it ended `limits.settle_minutes` ago in the configured
+/// timezone: before that, short-term may still receive its late inserts and flushes.
+fn check_settled(config: &Config, day: Day) -> Result<()> {
+    use chrono::TimeZone;
+    let tz = config.tz()?;
+    let midnight = day.succ().0.and_hms_opt(0, 0, 0).expect("valid time");
+    let end = tz
+        .from_local_datetime(&midnight)
+        .earliest()
+        .unwrap_or_else(|| chrono::Utc.from_utc_datetime(&midnight).with_timezone(&tz));
+    let settle = config.limits.settle_minutes;
+    let ready_at = i64::try_from(settle)
+        .ok()
+        .and_then(chrono::Duration::try_minutes)
+        .and_then(|d| end.checked_add_signed(d));
+    if ready_at.is_none_or(|at| chrono::Utc::now() < at) {
+        return Err(Error::NotReady(format!(
+            "day {day} ended at {} and is migrated {settle} minutes after its end (limits.settle_minutes), from {}: short-term may still be receiving it; retry then",
+            end.format("%Y-%m-%d %H:%M %Z"),
+            ready_at.map_or("never".to_string(), |at| at
+                .format("%Y-%m-%d %H:%M %Z")
+                .to_string())
+        )));
+    }
+    Ok(())
+}
+
 async fn run(
     config: &Config,
     day: Day,
@@ -152,6 +185,7 @@ async fn run(
     steps: &mut Vec<StepReport>,
     planned: &mut Option<DayPlan>,
 ) -> Result<Outcome> {
+    check_settled(config, day)?;
     let (short, short_storage, short_collection) = connect(config, Tier::ShortTerm).await?;
     let (long, long_storage, long_collection) = connect(config, Tier::LongTerm).await?;
     let tag = config.tier(Tier::ShortTerm)?.tag_format.tag(day);
@@ -219,7 +253,7 @@ async fn run_locked(
     planned: &mut Option<DayPlan>,
 ) -> Result<Outcome> {
     let t = Instant::now();
-    let p = plan::plan(day, &plan_input(cx, tag, Some(journal))).await?;
+    let p = plan::plan(day, &plan_input(cx, tag.clone(), Some(journal))).await?;
     *planned = Some(p.clone());
     steps.push(StepReport {
         step: "plan",
@@ -364,6 +398,10 @@ async fn run_locked(
         digest: String::new(),
         outcome: "done",
     });
+
+    // The short-term day must still be what was planned, else part of a growing day would
+    // be published.
+    plan::recheck_source(&p, &plan_input(cx, tag, None)).await?;
 
     // publish
     let t = Instant::now();
