@@ -25,7 +25,7 @@ pub const SEGMENT_SIDE_FILES: &[&str] = &["deleted_docs", "bloom_filter"];
 pub struct PartitionPlan {
     /// The short-term row.
     pub source: TableRow,
-    /// The row long-term will hold (owner, index_file_size, engine and params rewritten).
+    /// The row long-term will hold (owner, index_file_size, engine, params and tag rewritten).
     pub target: TableRow,
     /// Input files of the partition.
     pub files: usize,
