@@ -120,15 +120,36 @@ pub async fn run(config: &Config) -> Vec<Check> {
 }
 
 fn storage(path: &Path) -> Result<String, String> {
+    storage_root(path).map(|()| "exists, db/tables present".into())
+}
+
+/// A Milvus `storage.path` milvus-tier may read or write: an existing folder holding
+/// `db/tables` (Milvus creates it with the first collection). milvus-tier never creates
+/// one: a missing root is an unmounted volume or a wrong path, and files written there
+/// would be invisible to the Milvus nodes. `Err` says what is wrong.
+pub fn storage_root(path: &Path) -> Result<(), String> {
     if !path.is_dir() {
         return Err("does not exist or is not a directory".into());
     }
-    let tables = path.join("db").join("tables");
-    if tables.is_dir() {
-        Ok("exists, db/tables present".into())
-    } else {
-        Ok("exists (no db/tables yet)".into())
+    if !path.join("db").join("tables").is_dir() {
+        return Err("has no db/tables folder: not a Milvus storage.path".into());
     }
+    Ok(())
+}
+
+/// [`storage_root`] for every configured storage path (short-term, long-term, local
+/// engine): bad input naming the first one that is not usable.
+pub fn require_storage_roots(config: &Config) -> crate::error::Result<()> {
+    for tier in [Tier::ShortTerm, Tier::LongTerm, Tier::Local] {
+        let path = &config.tier(tier)?.storage_path;
+        storage_root(path).map_err(|why| {
+            crate::error::Error::BadInput(format!(
+                "{tier} storage {}: {why}; milvus-tier never creates a storage path (is the volume mounted?)",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn writable_dir(path: &Path) -> Result<String, String> {

@@ -279,6 +279,9 @@ impl Error {
             Error::Timeout(_) => ErrorKind::Timeout,
             Error::NotReady(_) => ErrorKind::NotReady,
             Error::Conflict(_) | Error::Manifest { .. } => ErrorKind::Mismatch,
+            // A symbolic link or other non-regular entry in a segment folder: the data is
+            // not what Milvus writes, a retry cannot help.
+            Error::Copy(crate::segments::CopyError::UnsupportedEntry { .. }) => ErrorKind::BadInput,
             Error::MetaConnect { .. }
             | Error::Meta { .. }
             | Error::Schema { .. }

@@ -186,6 +186,8 @@ async fn run(
     planned: &mut Option<DayPlan>,
 ) -> Result<Outcome> {
     check_settled(config, day)?;
+    // As `config check` says: storage roots must exist, and are never created.
+    crate::check::require_storage_roots(config)?;
     let (short, short_storage, short_collection) = connect(config, Tier::ShortTerm).await?;
     let (long, long_storage, long_collection) = connect(config, Tier::LongTerm).await?;
     let tag = config.tier(Tier::ShortTerm)?.tag_format.tag(day);

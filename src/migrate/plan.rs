@@ -366,13 +366,14 @@ fn check_segments(root: &Path, all: &[FileRow], input: &[FileRow]) -> Result<u64
     let mut total = 0u64;
     for ((table, seg), rows) in by_segment {
         let dir = root.join("db").join("tables").join(table).join(seg);
-        let listing = list_dir(&dir).map_err(|e| {
-            Error::BadInput(format!(
+        let listing = list_dir(&dir).map_err(|e| match e {
+            ListError::Io(e) => Error::BadInput(format!(
                 "segment folder {} for TableFiles row {}/{} is missing or unreadable: {e}",
                 dir.display(),
                 table,
                 rows[0].file_id
-            ))
+            )),
+            ListError::Refused(why) => Error::BadInput(why),
         })?;
         let mut known: BTreeSet<String> =
             SEGMENT_SIDE_FILES.iter().map(|s| s.to_string()).collect();
@@ -482,14 +483,50 @@ fn deleted_docs(dir: &Path, listing: &[(String, u64)]) -> Result<Vec<i32>> {
     Ok(offsets)
 }
 
-fn list_dir(dir: &Path) -> std::io::Result<Vec<(String, u64)>> {
+/// Why a segment folder cannot be listed.
+enum ListError {
+    /// It cannot be read (missing, permissions).
+    Io(std::io::Error),
+    /// It holds something Milvus does not write there.
+    Refused(String),
+}
+
+impl From<std::io::Error> for ListError {
+    fn from(e: std::io::Error) -> Self {
+        ListError::Io(e)
+    }
+}
+
+/// Names and sizes of a segment folder's entries. The folder and every entry must be what
+/// Milvus writes: a real folder of regular files. A symbolic link (even to a file) or any
+/// other kind of entry would bring bytes from outside storage into long-term: an error
+/// naming it (links are never followed).
+fn list_dir(dir: &Path) -> std::result::Result<Vec<(String, u64)>, ListError> {
+    let meta = std::fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(ListError::Refused(format!(
+            "segment folder {} is a symbolic link or not a folder; refusing to follow it",
+            dir.display()
+        )));
+    }
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let e = e?;
-        out.push((
-            e.file_name().to_string_lossy().into_owned(),
-            e.metadata()?.len(),
-        ));
+        // `DirEntry::metadata` does not follow symbolic links.
+        let m = e.metadata()?;
+        let kind = m.file_type();
+        if !kind.is_file() {
+            let what = if kind.is_symlink() {
+                "is a symbolic link"
+            } else {
+                "is not a regular file"
+            };
+            return Err(ListError::Refused(format!(
+                "{} {what}; a segment folder holds only regular files, refusing to read it",
+                e.path().display()
+            )));
+        }
+        out.push((e.file_name().to_string_lossy().into_owned(), m.len()));
     }
     out.sort();
     Ok(out)

@@ -263,6 +263,7 @@ async fn clean_crashed_publish(input: &PublishInput<'_>, ours: &[String]) -> Res
             .collect()
     };
     for seg in prev.detail_segments() {
+        remove_copy_debris(input, &seg).await?;
         if ours.contains(&seg) || referenced.contains(&seg) {
             continue;
         }
@@ -276,6 +277,43 @@ async fn clean_crashed_publish(input: &PublishInput<'_>, ours: &[String]) -> Res
             tokio::fs::remove_dir_all(&dir)
                 .await
                 .map_err(|e| Error::io("remove", &dir, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove the hidden temporary folders (`.<segment>.tmp`, `.<segment>.old`) a killed copy
+/// of segment `table_id/segment_id` left in long-term storage, holding the lease.
+async fn remove_copy_debris(input: &PublishInput<'_>, seg: &str) -> Result<()> {
+    let Some((table, segment)) = seg.split_once('/') else {
+        return Ok(());
+    };
+    // Only plain names from the journal become paths.
+    let plain = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains(['/', '\\', '\0']);
+    if !plain(table) || !plain(segment) {
+        return Ok(());
+    }
+    let table_dir = input.long_storage.join("db").join("tables").join(table);
+    for name in [format!(".{segment}.tmp"), format!(".{segment}.old")] {
+        let dir = table_dir.join(name);
+        if tokio::fs::symlink_metadata(&dir).await.is_err() {
+            continue;
+        }
+        input.lease.fence().hold_now().await?;
+        tracing::warn!(folder = %dir.display(), "removing a temporary folder left by an interrupted publish");
+        let removed = if tokio::fs::symlink_metadata(&dir)
+            .await
+            .is_ok_and(|m| m.is_dir())
+        {
+            tokio::fs::remove_dir_all(&dir).await
+        } else {
+            tokio::fs::remove_file(&dir).await
+        };
+        match removed {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("remove", &dir, e));
+            }
+            _ => {}
         }
     }
     Ok(())

@@ -110,14 +110,39 @@ pub(super) fn stream(
     Ok((total, hasher.finalize()))
 }
 
-/// Open `path` for reading and return it with its size now.
+/// Open `path` for reading without following a symbolic link (`O_NOFOLLOW`: a link put
+/// in place after the listing fails here), and return it with its size now. Anything but
+/// a regular file is [`CopyError::UnsupportedEntry`].
 fn open_sized(path: &Path) -> Result<(File, u64), CopyError> {
-    let f = File::open(path).map_err(|e| CopyError::io("open", path, e))?;
-    let size = f
-        .metadata()
-        .map_err(|e| CopyError::io("stat", path, e))?
-        .len();
-    Ok((f, size))
+    let f = open_nofollow(path)?;
+    let meta = f.metadata().map_err(|e| CopyError::io("stat", path, e))?;
+    if !meta.is_file() {
+        return Err(CopyError::UnsupportedEntry {
+            path: path.to_path_buf(),
+            reason: "is not a regular file".into(),
+        });
+    }
+    Ok((f, meta.len()))
+}
+
+/// Open `path` read-only with `O_NOFOLLOW`; a symbolic link is
+/// [`CopyError::UnsupportedEntry`] naming it.
+fn open_nofollow(path: &Path) -> Result<File, CopyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                CopyError::UnsupportedEntry {
+                    path: path.to_path_buf(),
+                    reason: "is a symbolic link; a segment folder holds only regular files".into(),
+                }
+            } else {
+                CopyError::io("open", path, e)
+            }
+        })
 }
 
 /// Copy `src` to the new file `dst`, hashing on the way; sync `dst` if asked. Fires the
@@ -166,7 +191,8 @@ pub(super) fn link_file(
         tracing::debug!(file = %src.display(), error = %e, "cannot link; copying");
         return copy_file(src, dst, shared);
     }
-    let out = File::open(dst).map_err(|e| CopyError::io("open", dst, e))?;
+    // A link to a symbolic link is a symbolic link: refused here.
+    let out = open_nofollow(dst)?;
     let actual = out
         .metadata()
         .map_err(|e| CopyError::io("stat", dst, e))?

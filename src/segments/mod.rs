@@ -307,9 +307,10 @@ fn validate(root: &Path, seg: &SegmentRef) -> Result<(), CopyError> {
 
 /// Names and sizes of the files in a segment folder, sorted by name.
 ///
-/// Symbolic links are followed; anything that is not a regular file (a sub-folder, a
-/// socket, a dangling link) or has a non-UTF-8 name is an error naming the entry. A
-/// missing folder is [`CopyError::MissingSegment`].
+/// Symbolic links are never followed: a link, or anything else that is not a regular file
+/// (a sub-folder, a socket), or a non-UTF-8 name is an error naming the entry. A missing
+/// folder is [`CopyError::MissingSegment`]; a folder that is itself a link is
+/// [`CopyError::InvalidSegment`].
 pub fn list_segment_files(root: &Path, seg: &SegmentRef) -> Result<Vec<(String, u64)>, CopyError> {
     validate(root, seg)?;
     list_dir_files(&segment_dir(root, seg))
@@ -317,8 +318,14 @@ pub fn list_segment_files(root: &Path, seg: &SegmentRef) -> Result<Vec<(String, 
 
 /// [`list_segment_files`] for a folder path.
 fn list_dir_files(dir: &Path) -> Result<Vec<(String, u64)>, CopyError> {
-    match std::fs::metadata(dir) {
+    match std::fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(CopyError::InvalidSegment {
+                path: dir.to_path_buf(),
+                reason: "is a symbolic link; refusing to follow it".into(),
+            });
+        }
         Ok(_) => {
             return Err(CopyError::InvalidSegment {
                 path: dir.to_path_buf(),
@@ -343,11 +350,18 @@ fn list_dir_files(dir: &Path) -> Result<Vec<(String, u64)>, CopyError> {
                 reason: "file name is not UTF-8".into(),
             });
         };
-        let meta = std::fs::metadata(&path).map_err(|e| CopyError::io("stat", &path, e))?;
+        // Never followed: a link would bring bytes from outside storage.
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| CopyError::io("stat", &path, e))?;
+        if meta.file_type().is_symlink() {
+            return Err(CopyError::UnsupportedEntry {
+                path,
+                reason: "is a symbolic link; a segment folder holds only regular files".into(),
+            });
+        }
         if !meta.is_file() {
             return Err(CopyError::UnsupportedEntry {
                 path,
-                reason: "not a regular file".into(),
+                reason: "is not a regular file".into(),
             });
         }
         out.push((name, meta.len()));

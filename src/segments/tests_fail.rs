@@ -305,3 +305,65 @@ async fn crash_after_file_leaves_no_final_folder_and_rerun_completes() {
 async fn crash_before_rename_leaves_no_final_folder_and_rerun_completes() {
     crash_then_resume("segments.before_rename").await;
 }
+
+#[tokio::test]
+async fn symbolic_links_are_refused_never_followed() {
+    let (src, segs) = source(1_000);
+    let outside = src.path().join("outside");
+    fs::write(&outside, b"not from any segment").unwrap();
+    let dir = segment_dir(src.path(), &segs[0]);
+    let bloom = dir.join("bloom_filter");
+    fs::remove_file(&bloom).unwrap();
+    std::os::unix::fs::symlink(&outside, &bloom).unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let err = copy_segments(src.path(), dst.path(), &segs, &opts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CopyError::UnsupportedEntry { path, .. } if *path == bloom),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(
+        !tree(dst.path())
+            .iter()
+            .any(|(_, bytes)| bytes.as_slice() == b"not from any segment"),
+        "the linked file's bytes were copied"
+    );
+    assert!(
+        !tree(dst.path())
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().contains(&segs[0].segment_id)),
+        "the segment holding the link reached the destination"
+    );
+    let err = digest_segments(src.path(), &segs, None, 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CopyError::UnsupportedEntry { .. }), "{err:?}");
+    // A segment folder that is itself a link is refused as well.
+    fs::remove_file(&bloom).unwrap();
+    fs::write(&bloom, b"bloom").unwrap();
+    let real = dir.with_extension("real");
+    fs::rename(&dir, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &dir).unwrap();
+    let err = list_segment_files(src.path(), &segs[0]).unwrap_err();
+    assert!(
+        matches!(&err, CopyError::InvalidSegment { path, .. } if *path == dir),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn open_refuses_a_link_put_in_place_after_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target");
+    fs::write(&target, b"outside").unwrap();
+    let link = dir.path().join("1001.rv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let shared = Shared::new(None, false);
+    let err = super::fsio::hash_file(&link, &shared, false).unwrap_err();
+    assert!(
+        matches!(&err, CopyError::UnsupportedEntry { path, .. } if *path == link),
+        "{err:?}"
+    );
+}

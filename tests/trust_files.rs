@@ -1,0 +1,224 @@
+//! Files milvus-tier reads are checked before they can reach long-term: no symbolic link or
+//! other non-regular entry in a segment folder is published, storage roots are never
+//! created, and debris an interrupted publish leaves in long-term is removed by the rerun.
+
+mod common;
+
+use std::process::Output;
+
+use common::cluster::*;
+use milvus_tier::meta::{FileType, MetaDb};
+
+const DAY: &str = "2026-11-20";
+
+/// stderr and stdout (the JSON report holds the day's error) as one text.
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    )
+}
+
+/// Long-term holds no partition row, no file row and no segment folder.
+async fn assert_long_term_empty(c: &Cluster, case: &str) {
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    assert!(
+        long.partitions(COLL_LONG).await.unwrap().is_empty(),
+        "{case}: long-term got partition rows"
+    );
+    assert_eq!(
+        c.servers[1]
+            .sql("SELECT COUNT(*) FROM milvus.TableFiles")
+            .trim(),
+        "0",
+        "{case}: long-term got file rows"
+    );
+    let tables = c.storage("long").join("db/tables");
+    let segments: Vec<_> = std::fs::read_dir(&tables)
+        .into_iter()
+        .flatten()
+        .flat_map(|t| std::fs::read_dir(t.unwrap().path()).into_iter().flatten())
+        .map(|s| s.unwrap().path())
+        .collect();
+    assert!(
+        segments.is_empty(),
+        "{case}: long-term storage got {segments:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn symlink_in_segment_folder_is_refused() {
+    let c = cluster();
+    let short = MetaDb::connect(&c.short_url).await.unwrap();
+    let part = short
+        .partitions_tagged(COLL_SHORT, "day_2026-11-20")
+        .await
+        .unwrap()
+        .remove(0);
+    let f = short
+        .files(std::slice::from_ref(&part.table_id), &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.file_type == FileType::Raw)
+        .expect("a RAW file");
+    let seg = c
+        .storage("short")
+        .join("db/tables")
+        .join(&f.table_id)
+        .join(&f.segment_id);
+    // A file outside any storage, linked in as the segment's bloom filter.
+    let outside = c.dir.path().join("outside-secret");
+    std::fs::write(&outside, b"bytes that are not Milvus data").unwrap();
+    let bloom = seg.join("bloom_filter");
+    let _ = std::fs::remove_file(&bloom);
+    std::os::unix::fs::symlink(&outside, &bloom).unwrap();
+
+    for (case, args) in [
+        ("dry run", vec!["--date", DAY, "--dry-run"]),
+        ("run", vec!["--date", DAY]),
+    ] {
+        let (o, _) = c.migrate(&args);
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{case}: {all}");
+        assert!(
+            all.contains(&bloom.display().to_string()) && all.contains("symbolic link"),
+            "{case}: the error names the link: {all}"
+        );
+        assert_long_term_empty(&c, case).await;
+    }
+    // A sub-folder is no regular file either.
+    std::fs::remove_file(&bloom).unwrap();
+    std::fs::create_dir(&bloom).unwrap();
+    let (o, _) = c.migrate(&["--date", DAY]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(2), "folder: {all}");
+    assert!(
+        all.contains(&bloom.display().to_string()) && all.contains("not a regular file"),
+        "folder: {all}"
+    );
+    assert_long_term_empty(&c, "folder").await;
+}
+
+/// Point `key` of `[section]` in the cluster's config at `value`.
+fn set_storage(c: &Cluster, section: &str, value: &std::path::Path) {
+    let s = std::fs::read_to_string(&c.config).unwrap();
+    let mut out = String::new();
+    let mut current = String::new();
+    for line in s.lines() {
+        if line.starts_with('[') {
+            current = line.to_string();
+        }
+        if current == format!("[{section}]") && line.starts_with("storage_path = ") {
+            out.push_str(&format!("storage_path = \"{}\"\n", value.display()));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(&c.config, out).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_storage_root_is_refused_never_created() {
+    let c = cluster();
+    let missing = c.dir.path().join("efs-not-mounted").join("milvus");
+    set_storage(&c, "long_term", &missing);
+    for (case, args) in [
+        ("dry run", vec!["--date", DAY, "--dry-run"]),
+        ("run", vec!["--date", DAY]),
+    ] {
+        let (o, _) = c.migrate(&args);
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{case}: {all}");
+        assert!(
+            all.contains(&missing.display().to_string()),
+            "{case}: the error names the path: {all}"
+        );
+        assert!(
+            !missing.exists(),
+            "{case}: {} was created",
+            missing.display()
+        );
+        assert_eq!(
+            c.servers[1]
+                .sql("SELECT COUNT(*) FROM milvus.TableFiles")
+                .trim(),
+            "0",
+            "{case}: long-term got file rows"
+        );
+    }
+    // A folder that exists but is no Milvus storage (no db/tables) is refused as well.
+    let empty = c.dir.path().join("empty-mount");
+    std::fs::create_dir(&empty).unwrap();
+    set_storage(&c, "long_term", &empty);
+    let (o, _) = c.migrate(&["--date", DAY]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(2), "no db/tables: {all}");
+    assert!(all.contains(&empty.display().to_string()), "{all}");
+    assert!(!empty.join("db").exists(), "db/tables was created");
+    // config check agrees.
+    let (o, _) = c.run("config", &["check"], &[]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    // The short-term root is checked the same way.
+    set_storage(&c, "long_term", &c.storage("long"));
+    set_storage(&c, "short_term", &missing);
+    let (o, _) = c.migrate(&["--date", DAY]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(2), "short-term: {all}");
+    assert!(all.contains(&missing.display().to_string()), "{all}");
+    assert!(!missing.exists());
+    assert_long_term_empty(&c, "short-term missing").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rerun_removes_temporary_folders_of_an_interrupted_publish() {
+    let clean = cluster();
+    let (o, _) = clean.migrate(&["--date", DAY]);
+    assert!(o.status.success(), "{}", text(&o));
+    let want = canonical(&clean).await;
+    drop(clean);
+
+    let c = cluster();
+    let o = c
+        .command("migrate")
+        .args(["--date", DAY, "--json"])
+        .env("MILVUS_TIER_FAILPOINT", "publish.before_copy")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), None, "{}", text(&o));
+    // What the killed copy would have left: a partial temporary folder per segment it
+    // recorded, and one of a segment that is not this day's (left alone).
+    let detail = c.servers[1].sql(&format!(
+        "SELECT detail FROM milvus.milvus_tier_journal WHERE day = '{DAY}' AND step = 'publish'"
+    ));
+    let detail: serde_json::Value = serde_json::from_str(detail.trim()).unwrap();
+    let segs: Vec<String> = detail["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert!(!segs.is_empty(), "{detail}");
+    let tables = c.storage("long").join("db/tables");
+    let mut debris = Vec::new();
+    for s in &segs {
+        let (t, seg) = s.split_once('/').unwrap();
+        let tmp = tables.join(t).join(format!(".{seg}.tmp"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("deleted_docs"), b"partial").unwrap();
+        debris.push(tmp);
+    }
+    let foreign = tables.join(COLL_LONG).join(".999.tmp");
+    std::fs::create_dir_all(&foreign).unwrap();
+
+    let (o, json) = c.migrate(&["--date", DAY]);
+    assert!(o.status.success(), "{}\n{json:#}", text(&o));
+    for d in &debris {
+        assert!(!d.exists(), "{} is left after the rerun", d.display());
+    }
+    assert!(foreign.exists(), "a folder not of this day was removed");
+    std::fs::remove_dir(&foreign).unwrap();
+    assert_eq!(canonical(&c).await, want, "rerun differs from a clean run");
+}
