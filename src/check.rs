@@ -141,15 +141,19 @@ pub fn storage_root(path: &Path) -> Result<(), String> {
 /// engine): bad input naming the first one that is not usable.
 pub fn require_storage_roots(config: &Config) -> crate::error::Result<()> {
     for tier in [Tier::ShortTerm, Tier::LongTerm, Tier::Local] {
-        let path = &config.tier(tier)?.storage_path;
-        storage_root(path).map_err(|why| {
-            crate::error::Error::BadInput(format!(
-                "{tier} storage {}: {why}; milvus-tier never creates a storage path (is the volume mounted?)",
-                path.display()
-            ))
-        })?;
+        require_storage_root(tier, &config.tier(tier)?.storage_path)?;
     }
     Ok(())
+}
+
+/// [`storage_root`] for one tier's storage path: bad input naming it.
+pub fn require_storage_root(tier: Tier, path: &Path) -> crate::error::Result<()> {
+    storage_root(path).map_err(|why| {
+        crate::error::Error::BadInput(format!(
+            "{tier} storage {}: {why}; milvus-tier never creates a storage path (is the volume mounted?)",
+            path.display()
+        ))
+    })
 }
 
 fn writable_dir(path: &Path) -> Result<String, String> {

@@ -15,6 +15,7 @@
 //! - `backup.after_file`: after each file uploaded to the backup target.
 //! - `backup.before_manifest`: after every file of a day is in the backup, before its
 //!   manifest is written.
+//! - `backup.write` (I/O): each write to a `file://` backup target or a restore download.
 
 //!
 //! The variable may add an action after a colon: `NAME` or `NAME:abort` aborts,

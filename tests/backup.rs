@@ -69,7 +69,8 @@ async fn wipe_long_term(c: &Cluster) {
     c.servers[1].sql("DROP DATABASE milvus");
     c.servers[1].sql("CREATE DATABASE milvus");
     std::fs::remove_dir_all(c.storage("long")).unwrap();
-    std::fs::create_dir_all(c.storage("long")).unwrap();
+    // A fresh Milvus storage path (Milvus creates db/tables; milvus-tier never does).
+    std::fs::create_dir_all(c.storage("long").join("db/tables")).unwrap();
     let long = MetaDb::connect(&c.long_url).await.unwrap();
     long.install_milvus_schema().await.unwrap();
     long.close().await;

@@ -25,7 +25,7 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for t in ["short", "long", "local"] {
-            std::fs::create_dir_all(d.join(t).join("db")).unwrap();
+            std::fs::create_dir_all(d.join(t).join("db/tables")).unwrap();
         }
         let s = |p: PathBuf| p.to_str().unwrap().to_string();
         sim(&[

@@ -47,7 +47,7 @@ fn job_setup() -> Job {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for t in ["short", "long", "local"] {
-        std::fs::create_dir_all(d.join(t).join("db")).unwrap();
+        std::fs::create_dir_all(d.join(t).join("db/tables")).unwrap();
     }
     let meta = |t: &str| sqlite_url(&d.join(t).join("db"), "meta.sqlite");
     let s = |p: &Path| p.to_str().unwrap().to_string();

@@ -312,6 +312,10 @@ async fn local_storage_full_fails_cleanly_and_rerun_completes() {
     // A 64 KiB file system for the engine's storage where this machine allows mounting;
     // elsewhere the storage layer's write fails with the same error by failpoint.
     let disk = SmallDisk::mount(&c.storage("local"), "64k");
+    if disk.is_some() {
+        // A fresh volume holds what the engine creates at start.
+        std::fs::create_dir_all(c.storage("local").join("db/tables")).unwrap();
+    }
     let injected = [("MILVUS_TIER_FAILPOINT", "segments.write:enospc")];
     let env: &[(&str, &str)] = if disk.is_some() { &[] } else { &injected };
     assert_full_disk_refused(&c, env).await;

@@ -222,3 +222,53 @@ async fn rerun_removes_temporary_folders_of_an_interrupted_publish() {
     std::fs::remove_dir(&foreign).unwrap();
     assert_eq!(canonical(&c).await, want, "rerun differs from a clean run");
 }
+
+/// Every hidden partial file (`.<name>.tmp-<pid>`) under `dir`.
+fn partial_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap().to_string_lossy().contains(".tmp-") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_folder_backup_leaves_no_partial_file_and_rerun_removes_old_ones() {
+    let c = cluster();
+    let dest = c.dir.path().join("fsbackup");
+    c.set_backup(&format!("target = \"file://{}\"", dest.display()));
+    // The backup folder fills up while the day is backed up.
+    let (o, json) = c.run(
+        "migrate",
+        &["--date", DAY],
+        &[("MILVUS_TIER_FAILPOINT", "backup.write:enospc")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}\n{json:#}", text(&o));
+    assert!(text(&o).contains("No space left"), "{}", text(&o));
+    let left = partial_files(&dest);
+    assert!(left.is_empty(), "a failed write left {left:?}");
+    // What a killed run leaves: a partial manifest of a process that no longer runs.
+    let day_dir = dest.join(COLL_LONG).join(DAY);
+    std::fs::create_dir_all(&day_dir).unwrap();
+    let stale = day_dir.join(".manifest.json.tmp-4194305");
+    std::fs::write(&stale, b"{\"partial").unwrap();
+
+    let (o, json) = c.migrate(&["--date", DAY]);
+    assert!(o.status.success(), "{}\n{json:#}", text(&o));
+    let left = partial_files(&dest);
+    assert!(left.is_empty(), "the rerun left {left:?}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(day_dir.join("manifest.json")).unwrap()).unwrap();
+    for f in m["files"].as_array().unwrap() {
+        let p = day_dir.join(f["path"].as_str().unwrap());
+        assert_eq!(Some(blake3_file(&p).as_str()), f["blake3"].as_str());
+    }
+}

@@ -108,6 +108,7 @@ pub async fn restore_day(
     };
     let store = Store::open(bcfg).await?;
     let (long, long_storage, source) = migrate::connect(config, Tier::LongTerm).await?;
+    crate::check::require_storage_root(Tier::LongTerm, &long_storage)?;
     let target = opts.to_collection.clone().unwrap_or_else(|| source.clone());
     let day_s = day.to_string();
     let m = read_manifest(&store, &source, &day_s).await?;

@@ -211,7 +211,7 @@ connect_timeout_secs = 3
 "#
     );
     for sub in ["short", "long", "local"] {
-        std::fs::create_dir_all(storage.join(sub)).expect("storage dir");
+        std::fs::create_dir_all(storage.join(sub).join("db/tables")).expect("storage dir");
     }
     std::fs::write(path, text).expect("write config");
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{BUF, ObjectInfo, blocking, changed_file};
 use crate::error::{Error, Result};
+use crate::failpoint::failpoint_io;
 
 /// `file:///path`.
 #[derive(Debug, Clone)]
@@ -31,6 +32,7 @@ impl Sink {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| Error::io("create folder", parent, e))?;
                 }
+                remove_stale_tmp(d);
                 let tmp = tmp_path(d);
                 let f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
                 Some((f, tmp, d.to_path_buf()))
@@ -49,7 +51,8 @@ impl Sink {
         self.hasher.update(chunk);
         self.size += chunk.len() as u64;
         if let Some((f, tmp, _)) = self.file.as_mut() {
-            f.write_all(chunk)
+            failpoint_io("backup.write")
+                .and_then(|()| f.write_all(chunk))
                 .map_err(|e| Error::io("write", &*tmp, e))?;
         }
         Ok(())
@@ -72,22 +75,70 @@ impl Sink {
 
     /// Size and BLAKE3 of what was written; the file is renamed into place only when
     /// `accept` agrees, and removed otherwise.
-    fn finish(self, accept: impl FnOnce(u64, &str) -> Result<()>) -> Result<(u64, String)> {
+    fn finish(mut self, accept: impl FnOnce(u64, &str) -> Result<()>) -> Result<(u64, String)> {
         let hash = self.hasher.finalize().to_hex().to_string();
-        if let Some((f, tmp, dest)) = self.file {
-            if let Err(e) = accept(self.size, &hash) {
+        if let Some((f, tmp, dest)) = self.file.take() {
+            let done = accept(self.size, &hash).and_then(|()| {
+                if self.durable {
+                    f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
+                }
                 drop(f);
+                std::fs::rename(&tmp, &dest).map_err(|e| Error::io("rename", &tmp, e))
+            });
+            if let Err(e) = done {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e);
             }
-            if self.durable {
-                f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
-            }
-            drop(f);
-            std::fs::rename(&tmp, &dest).map_err(|e| Error::io("rename", &tmp, e))?;
         }
         Ok((self.size, hash))
     }
+}
+
+impl Drop for Sink {
+    /// A write that failed (full disk, read error) leaves no partial temporary file.
+    fn drop(&mut self) {
+        if let Some((f, tmp, _)) = self.file.take() {
+            drop(f);
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+/// Remove the temporary files of `dest` a killed process left beside it
+/// (`.<name>.tmp-<pid>` of a process no longer running on this host). Best effort: a
+/// leftover only costs space.
+fn remove_stale_tmp(dest: &Path) {
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(rd) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let entry = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = entry
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 || process_alive(pid) {
+            continue;
+        }
+        tracing::warn!(file = %e.path().display(), "removing a partial backup file left by an interrupted run");
+        let _ = std::fs::remove_file(e.path());
+    }
+}
+
+/// Whether a process with this id runs on this host (signal 0 probes without sending).
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// The temporary name a download or copy to `dest` is written under.
