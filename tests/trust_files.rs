@@ -272,3 +272,45 @@ async fn full_folder_backup_leaves_no_partial_file_and_rerun_removes_old_ones() 
         assert_eq!(Some(blake3_file(&p).as_str()), f["blake3"].as_str());
     }
 }
+
+/// Every restore staging folder (`.milvus-tier-restore-*`) in long-term storage.
+fn staging_folders(c: &Cluster) -> Vec<String> {
+    std::fs::read_dir(c.storage("long"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".milvus-tier-restore-"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_killed_after_commit_leaves_no_staging_after_the_rerun() {
+    let c = cluster();
+    let dest = c.dir.path().join("fsbackup");
+    c.set_backup(&format!("target = \"file://{}\"", dest.display()));
+    let (o, json) = c.migrate(&["--date", DAY]);
+    assert!(o.status.success(), "{}\n{json:#}", text(&o));
+    let want = canonical(&c).await;
+    // Long-term is lost; a restore is killed once its rows are committed, before it
+    // removes its staging folder.
+    c.servers[1].sql("DROP DATABASE milvus");
+    c.servers[1].sql("CREATE DATABASE milvus");
+    std::fs::remove_dir_all(c.storage("long")).unwrap();
+    std::fs::create_dir_all(c.storage("long").join("db/tables")).unwrap();
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    long.install_milvus_schema().await.unwrap();
+    long.close().await;
+    let o = c
+        .command("restore")
+        .args(["--date", DAY, "--json"])
+        .env("MILVUS_TIER_FAILPOINT", "publish.after_commit")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), None, "{}", text(&o));
+    assert!(!staging_folders(&c).is_empty(), "the kill left no staging");
+    // The rerun finds the day restored and removes what the killed run left.
+    let (o, json) = c.run("restore", &["--date", DAY], &[]);
+    assert!(o.status.success(), "{}\n{json:#}", text(&o));
+    assert_eq!(json["days"][0]["outcome"], "identical", "{json:#}");
+    assert_eq!(staging_folders(&c), Vec::<String>::new());
+    assert_eq!(canonical(&c).await, want);
+}

@@ -155,6 +155,9 @@ pub async fn restore_day(
     };
     if identical_or_absent(&long, &tables, &files, day).await? {
         report.outcome = RestoreOutcome::Identical;
+        if !opts.dry_run {
+            clean_staging_of_finished_restore(config, &long, &long_storage, &target, day).await?;
+        }
         return Ok(report);
     }
     if opts.dry_run {
@@ -208,6 +211,45 @@ pub async fn restore_day(
     lease.release_after(result).await?;
     report.outcome = RestoreOutcome::Restored;
     Ok(report)
+}
+
+/// A restore killed after its commit leaves its staging folder, and its rerun finds the
+/// day already restored: remove the folder, holding the day's lease (no restore of the day
+/// runs meanwhile). Nothing is locked when no such folder exists.
+async fn clean_staging_of_finished_restore(
+    config: &Config,
+    long: &MetaDb,
+    long_storage: &Path,
+    target: &str,
+    day: Day,
+) -> Result<()> {
+    let stem = format!(".milvus-tier-restore-{target}-{day}-");
+    let Ok(mut rd) = tokio::fs::read_dir(long_storage).await else {
+        return Ok(());
+    };
+    let mut found = false;
+    while let Ok(Some(e)) = rd.next_entry().await {
+        found |= e.file_name().to_string_lossy().starts_with(&stem);
+    }
+    if !found {
+        return Ok(());
+    }
+    let holder = format!(
+        "{}:{}:restore-clean-{:x}",
+        migrate::hostname(),
+        std::process::id(),
+        crate::journal::now_micros()
+    );
+    let lease = Lease::acquire_waiting(
+        long,
+        &format!("migrate/{target}/{day}"),
+        &holder,
+        config.lease_ttl(),
+        config.lock_wait(),
+    )
+    .await?;
+    remove_stale_staging(long_storage, &stem).await;
+    lease.release_after(Ok(())).await
 }
 
 /// Staging folders of this day left by a crashed restore (the lease is held: no other
