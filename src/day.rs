@@ -64,9 +64,18 @@ impl FromStr for Day {
 }
 
 impl TryFrom<String> for Day {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Day> {
-        s.parse()
+    type Error = String;
+    fn try_from(s: String) -> Result<Day, String> {
+        s.parse().map_err(bare_message)
+    }
+}
+
+/// The message of a value check, without the kind's prefix: the configuration loader adds
+/// "configuration:" and the key once.
+fn bare_message(e: Error) -> String {
+    match e {
+        Error::Config(m) | Error::Usage(m) | Error::BadInput(m) => m,
+        e => e.to_string(),
     }
 }
 
@@ -158,9 +167,9 @@ impl TagFormat {
 }
 
 impl TryFrom<String> for TagFormat {
-    type Error = Error;
-    fn try_from(s: String) -> Result<TagFormat> {
-        TagFormat::new(&s)
+    type Error = String;
+    fn try_from(s: String) -> Result<TagFormat, String> {
+        TagFormat::new(&s).map_err(bare_message)
     }
 }
 

@@ -500,6 +500,21 @@ fn config_errors_name_the_key_and_file() {
             .contains("key `timezone`: `Mars/Olympus` is not an IANA timezone name")
     );
 
+    // A value a setting's own check refuses says "configuration:" once.
+    base("");
+    let t = std::fs::read_to_string(&cfg).unwrap().replacen(
+        &format!("partition_tag_format = \"{}\"", common::TAG_FORMAT),
+        "partition_tag_format = \"day_%Y\"",
+        1,
+    );
+    std::fs::write(&cfg, t).unwrap();
+    let o = run(&cfg, &["config", "check"], &[]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("partition_tag_format"), "{err}");
+    assert_eq!(err.matches("configuration:").count(), 1, "{err}");
+    base("");
+
     // Secrets in the TOML are refused, naming the key and the env variable to use.
     let t = std::fs::read_to_string(&cfg).unwrap().replace(
         "meta_url = \"sqlite:///x/l.sqlite\"",
@@ -619,6 +634,46 @@ fn names_and_tag_formats_milvus_would_not_take_are_refused() {
     }
 }
 
+/// A config on SQLite files that do not exist (nothing to connect to).
+fn unreachable_config(dir: &Path) -> std::path::PathBuf {
+    let cfg = dir.join("milvus-tier.toml");
+    write_config(
+        &cfg,
+        "sqlite:///nonexistent/s.sqlite",
+        "sqlite:///nonexistent/l.sqlite",
+        "sqlite:///nonexistent/c.sqlite",
+        dir,
+    );
+    cfg
+}
+
+#[test]
+fn a_report_file_that_cannot_be_written_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = unreachable_config(dir.path());
+    let missing = dir.path().join("no-such-folder/report.json");
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    for target in [&missing, &folder] {
+        let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_milvus-tier"));
+        let o = cmd
+            .arg("--config")
+            .arg(&cfg)
+            .args(["migrate", "--date", "2026-01-01", "--report"])
+            .arg(target)
+            .env_remove("MILVUS_TIER_CONFIG")
+            .output()
+            .unwrap();
+        let err = text(&o).1;
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(&target.display().to_string()), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(before.len(), after.len(), "nothing written");
+    }
+}
+
 #[test]
 fn a_day_that_ended_less_than_settle_minutes_ago_is_not_ready() {
     let dir = tempfile::tempdir().unwrap();
@@ -656,4 +711,25 @@ fn a_day_that_ended_less_than_settle_minutes_ago_is_not_ready() {
         msg.contains("2026-11-20") && msg.contains("limits.settle_minutes"),
         "{msg}"
     );
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = unreachable_config(dir.path());
+    let normal = run(&cfg, &["config", "check"], &[]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_milvus-tier"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "check"])
+        .env_remove("MILVUS_TIER_CONFIG")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), normal.status.code(), "{err}");
 }

@@ -38,7 +38,7 @@ pub async fn run(config: &Config, args: &ArchiveArgs) -> Result<i32> {
     );
     crate::metrics::note("milvus_tier_days_kept", None, None, r.kept.len() as f64);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&r).expect("report serializes")
         );
@@ -106,7 +106,7 @@ fn notice(r: &ArchiveReport) -> Notice {
 }
 
 fn print_text(r: &ArchiveReport) {
-    println!(
+    outln!(
         "long-term collection `{}`, today {}, days older than {} day(s){}",
         r.collection,
         r.today,
@@ -118,7 +118,7 @@ fn print_text(r: &ArchiveReport) {
         }
     );
     for a in &r.archived {
-        println!(
+        outln!(
             "  {} {}: {} partition(s), {} rows, {} file rows; {} folder(s) left for gc after {} h",
             if r.dry_run {
                 "would archive"
@@ -134,9 +134,9 @@ fn print_text(r: &ArchiveReport) {
         );
     }
     for k in &r.kept {
-        println!("  kept {}: {}", k.day, k.reason);
+        outln!("  kept {}: {}", k.day, k.reason);
     }
-    println!(
+    outln!(
         "{} day(s) archived, {} kept",
         r.archived.len(),
         r.kept.len()

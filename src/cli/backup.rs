@@ -26,8 +26,8 @@ pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
         }
         if !args.json {
             match &r.error {
-                None => println!("day {} of `{}`: backed up", r.day, r.collection),
-                Some(_) => println!("day {} of `{}`: FAILED", r.day, r.collection),
+                None => outln!("day {} of `{}`: backed up", r.day, r.collection),
+                Some(_) => outln!("day {} of `{}`: FAILED", r.day, r.collection),
             }
             for s in &r.steps {
                 super::print_step(s, "bytes sent");
@@ -40,7 +40,7 @@ pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
         }
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
                 .expect("report serializes")

@@ -9,15 +9,15 @@ use crate::server_config::{Level, ServerConfig};
 
 /// Print the effective configuration, then one line per check.
 pub async fn run(path: &Path, config: &Config) -> Result<i32> {
-    println!(
+    outln!(
         "# effective configuration ({} + MILVUS_TIER_* environment), secrets masked",
         path.display()
     );
-    print!("{}", config.redacted_toml());
-    println!();
+    out!("{}", config.redacted_toml());
+    outln!();
     let checks = check::run(config).await;
     for c in &checks {
-        println!(
+        outln!(
             "{:<4} {}: {}",
             if c.ok { "ok" } else { "FAIL" },
             c.name,
@@ -39,12 +39,12 @@ pub async fn run(path: &Path, config: &Config) -> Result<i32> {
             Ok(sc) => sc.check_for(tier),
             Err(e) => {
                 failed += 1;
-                println!("FAIL {name}: {e}");
+                outln!("FAIL {name}: {e}");
                 continue;
             }
         };
         if findings.is_empty() {
-            println!("ok   {name}: Milvus 1.1.1 accepts it; fits the {tier} role");
+            outln!("ok   {name}: Milvus 1.1.1 accepts it; fits the {tier} role");
         }
         if findings.iter().any(|f| f.level == Level::Fail) {
             failed += 1;
@@ -56,10 +56,10 @@ pub async fn run(path: &Path, config: &Config) -> Result<i32> {
                 Level::Fail => "FAIL",
                 Level::Warn => "WARN",
             };
-            println!("{level:<4} {name}: {f}");
+            outln!("{level:<4} {name}: {f}");
         }
     }
-    println!("{total} checks, {failed} failed, {warned} with warnings");
+    outln!("{total} checks, {failed} failed, {warned} with warnings");
     Ok(if failed == 0 {
         exit::OK
     } else {

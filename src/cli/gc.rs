@@ -31,14 +31,14 @@ pub async fn run(config: &Config, args: &GcArgs) -> Result<i32> {
     )
     .await?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&r).expect("report serializes")
         );
         return Ok(0);
     }
     for e in &r.in_flight {
-        println!("in flight: {e} (nothing is removed while a run is in flight)");
+        outln!("in flight: {e} (nothing is removed while a run is in flight)");
     }
     for c in &r.candidates {
         let state = if c.removed {
@@ -50,7 +50,7 @@ pub async fn run(config: &Config, args: &GcArgs) -> Result<i32> {
         } else {
             "kept (within grace period)"
         };
-        println!(
+        outln!(
             "{state:<26} {:?} {:>12} bytes  age {:>7}s  {}{}",
             c.reason,
             c.bytes,
@@ -63,7 +63,7 @@ pub async fn run(config: &Config, args: &GcArgs) -> Result<i32> {
             }
         );
     }
-    println!(
+    outln!(
         "{} folder(s) found, {} removed, {} bytes removed",
         r.candidates.len(),
         r.removed,

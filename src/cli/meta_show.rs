@@ -48,7 +48,7 @@ pub async fn run(config: &Config, args: &MetaShowArgs) -> Result<i32> {
         &files,
     );
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("summary serializes")
         );
@@ -59,24 +59,34 @@ pub async fn run(config: &Config, args: &MetaShowArgs) -> Result<i32> {
 }
 
 fn print_text(s: &DaySummary) {
-    println!(
+    outln!(
         "{} collection `{}` day {} (tag {})",
-        s.tier, s.collection, s.day, s.tag
+        s.tier,
+        s.collection,
+        s.day,
+        s.tag
     );
     for p in &s.partitions {
-        println!("partition {}  tag {}  state {}", p.table_id, p.tag, p.state);
+        outln!("partition {}  tag {}  state {}", p.table_id, p.tag, p.state);
         for t in &p.by_file_type {
-            println!(
+            outln!(
                 "  {:<10} files {:>6}  rows {:>12}  bytes {:>15}",
-                t.file_type, t.totals.files, t.totals.rows, t.totals.bytes
+                t.file_type,
+                t.totals.files,
+                t.totals.rows,
+                t.totals.bytes
             );
         }
-        println!(
+        outln!(
             "  {:<10} files {:>6}  rows {:>12}  bytes {:>15}  (searchable rows {})",
-            "total", p.total.files, p.total.rows, p.total.bytes, p.searchable_rows
+            "total",
+            p.total.files,
+            p.total.rows,
+            p.total.bytes,
+            p.searchable_rows
         );
     }
-    println!(
+    outln!(
         "total: {} partitions, {} files, {} rows, {} bytes, {} searchable rows",
         s.partitions.len(),
         s.total.files,

@@ -1,6 +1,6 @@
 //! `milvus-tier migrate`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::day::Day;
@@ -53,6 +53,11 @@ pub fn array_day(days: &[Day], index: Option<&str>) -> Result<Day> {
 
 /// Run the days in order; stop at the first failure.
 pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Result<i32> {
+    // A report that cannot be written would fail the run after the day is published, and a
+    // retry would only fail again: refuse before any work.
+    if let Some(path) = &args.report {
+        check_writable("--report", path)?;
+    }
     let mut days = args.days.days(config)?;
     if args.day_from_array_index {
         days = vec![array_day(
@@ -82,7 +87,7 @@ pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Res
     let json = serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
         .expect("report serializes");
     if args.json {
-        println!("{json}");
+        outln!("{json}");
     }
     if let Some(path) = &args.report {
         std::fs::write(path, format!("{json}\n"))
@@ -99,6 +104,44 @@ pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Res
     Ok(code)
 }
 
+/// Whether the file `path` can be written later, checked without writing anything: an
+/// existing file must open for writing, a new one needs an existing writable folder.
+pub fn check_writable(flag: &str, path: &Path) -> Result<()> {
+    let refuse = |reason: String| {
+        Err(crate::Error::Usage(format!(
+            "{flag} {}: {reason}",
+            path.display()
+        )))
+    };
+    if path.is_dir() {
+        return refuse("is a folder, not a file".into());
+    }
+    if path.exists() {
+        return match std::fs::OpenOptions::new().write(true).open(path) {
+            Ok(_) => Ok(()),
+            Err(e) => refuse(format!("cannot be written: {e}")),
+        };
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return refuse(format!("folder {} does not exist", parent.display()));
+    }
+    let c = std::ffi::CString::new(parent.as_os_str().as_encoded_bytes())
+        .map_err(|_| crate::Error::Usage(format!("{flag} {}: bad path", path.display())))?;
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        return refuse(format!(
+            "folder {} is not writable: {}",
+            parent.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 fn print_text(r: &DayReport) {
     let outcome = match r.outcome {
         Outcome::Migrated => "migrated",
@@ -107,12 +150,13 @@ fn print_text(r: &DayReport) {
         Outcome::Failed => "FAILED",
         Outcome::NotReady => "NOT READY (the day is still being written; retry later)",
     };
-    println!(
+    outln!(
         "day {} → long-term collection `{}`: {outcome}",
-        r.day, r.collection
+        r.day,
+        r.collection
     );
     if let Some(p) = &r.plan {
-        println!(
+        outln!(
             "  plan: {} partition(s) tagged {}, {} input files, {} rows, {} bytes ({} on disk to stage); long-term: {}",
             p.partitions.len(),
             p.tag,
@@ -126,7 +170,7 @@ fn print_text(r: &DayReport) {
             }
         );
         for part in &p.partitions {
-            println!(
+            outln!(
                 "    partition {} tag {}: {} files, {} rows, {} bytes → owner `{}`, engine {}, index_file_size {}",
                 part.source.table_id,
                 part.source.partition_tag,
@@ -140,7 +184,7 @@ fn print_text(r: &DayReport) {
         }
         if !p.skipped.is_empty() {
             let s: Vec<String> = p.skipped.iter().map(|(t, n)| format!("{n} {t}")).collect();
-            println!("    not copied: {} (rebuilt or superseded)", s.join(", "));
+            outln!("    not copied: {} (rebuilt or superseded)", s.join(", "));
         }
     }
     for s in &r.steps {

@@ -2,6 +2,24 @@
 //!
 //! The library computes typed reports; these modules only format them as text or JSON.
 
+/// `println!` for command output: a closed stdout (`milvus-tier … | head`) ends the output
+/// instead of panicking, and the command finishes with its own exit code.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for command output, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod archive;
 mod backup;
 mod config_check;
@@ -203,7 +221,7 @@ fn short_digest(d: &str) -> &str {
 
 /// One step line of a day's text report; `bytes` labels the byte count.
 fn print_step(s: &crate::migrate::StepReport, bytes: &str) {
-    println!(
+    outln!(
         "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  {bytes:<5} {:>12}  {}{}",
         s.step,
         s.seconds,
@@ -217,6 +235,24 @@ fn print_step(s: &crate::migrate::StepReport, bytes: &str) {
             format!("  blake3 {}", short_digest(&s.digest))
         }
     );
+}
+
+/// Write command output to stdout. A reader that went away (broken pipe) is the end of the
+/// output: the rest is dropped silently; any other write error is told once on stderr.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static GONE: AtomicBool = AtomicBool::new(false);
+    if GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("warning: cannot write to stdout: {e}");
+        }
+    }
 }
 
 /// Print an error as one line on stderr and return its exit code.

@@ -48,7 +48,7 @@ pub async fn run(config: &Config, args: &RotateArgs) -> Result<i32> {
         }
         Ok(report) => {
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).expect("report serializes")
                 );
@@ -162,7 +162,7 @@ fn details(r: &RotateReport) -> Vec<(String, String)> {
 
 fn print_text(r: &RotateReport) {
     let verb = |done: &'static str, planned: &'static str| if r.dry_run { planned } else { done };
-    println!(
+    outln!(
         "short-term collection `{}`, today {}{}",
         r.collection,
         r.today,
@@ -173,15 +173,15 @@ fn print_text(r: &RotateReport) {
         }
     );
     for t in &r.created {
-        println!("  {} {t}", verb("created ", "would create"));
+        outln!("  {} {t}", verb("created ", "would create"));
     }
     for t in &r.dropped {
-        println!("  {} {t}", verb("dropped ", "would drop"));
+        outln!("  {} {t}", verb("dropped ", "would drop"));
     }
     for k in &r.kept {
-        println!("  kept     {}: {}", k.tag, k.reason);
+        outln!("  kept     {}: {}", k.tag, k.reason);
     }
     for t in &r.retained {
-        println!("  retained {t}");
+        outln!("  retained {t}");
     }
 }

@@ -19,6 +19,6 @@ pub struct UploadArgs {
 /// Upload the report; prints where it went.
 pub async fn upload(config: &Config, args: &UploadArgs) -> Result<i32> {
     let dest = crate::report::upload(&args.file, &args.to, config.backup.as_ref()).await?;
-    println!("report {} uploaded to {dest}", args.file.display());
+    outln!("report {} uploaded to {dest}", args.file.display());
     Ok(exit::OK)
 }

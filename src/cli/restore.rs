@@ -46,7 +46,7 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
             Ok(r) => r,
             Err(e) => {
                 if args.json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
                             .expect("report serializes")
@@ -63,7 +63,7 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
                 }
                 RestoreOutcome::Planned => "checked (dry run, nothing written)",
             };
-            println!(
+            outln!(
                 "day {} → long-term collection `{}`: {what}\n  from {}: {} files, {} bytes, {} rows inserted{}  blake3 {}",
                 r.day,
                 r.collection,
@@ -89,7 +89,7 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
         reports.push(r);
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
                 .expect("report serializes")

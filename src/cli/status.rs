@@ -71,9 +71,9 @@ pub async fn run(config: &Config, args: &StatusArgs) -> Result<i32> {
         }
     }
     if args.metrics {
-        print!("{}", crate::metrics::lifecycle_text(&report));
+        out!("{}", crate::metrics::lifecycle_text(&report));
     } else if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serializes")
         );
@@ -139,13 +139,24 @@ fn run_col(d: &DayStatus) -> String {
 }
 
 fn print_text(r: &StatusReport) {
-    println!(
+    outln!(
         "collection `{}` (short-term `{}`), {}..{}, today {}, behind when older than {} day(s)",
-        r.collection, r.short_term_collection, r.from, r.to, r.today, r.max_lag_days
+        r.collection,
+        r.short_term_collection,
+        r.from,
+        r.to,
+        r.today,
+        r.max_lag_days
     );
-    println!(
+    outln!(
         "{:<10}  {:<15}  {:<28}  {:<36}  {:<38}  {:<22}  {:<20}  archive",
-        "day", "phase", "short-term", "long-term", "last run", "backup", "verify"
+        "day",
+        "phase",
+        "short-term",
+        "long-term",
+        "last run",
+        "backup",
+        "verify"
     );
     for d in &r.days {
         let backup = d
@@ -175,7 +186,7 @@ fn print_text(r: &StatusReport) {
             .filter(|a| a.current)
             .map(|a| format!("{} (folders after {})", &a.at, a.folders_removable_after))
             .unwrap_or_else(|| "-".into());
-        println!(
+        outln!(
             "{:<10}  {:<15}  {:<28}  {:<36}  {:<38}  {:<22}  {:<20}  {}{}",
             d.day.to_string(),
             d.phase.label(),
@@ -193,9 +204,9 @@ fn print_text(r: &StatusReport) {
         .iter()
         .map(|(p, n)| format!("{n} {}", p.label()))
         .collect();
-    println!("{} day(s): {}", r.days.len(), phases.join(", "));
+    outln!("{} day(s): {}", r.days.len(), phases.join(", "));
     match r.oldest_behind {
-        Some(d) => println!(
+        Some(d) => outln!(
             "BEHIND: {} day(s) older than {} day(s) not yet published{}; oldest {d}",
             r.behind.len(),
             r.max_lag_days,
@@ -205,6 +216,6 @@ fn print_text(r: &StatusReport) {
                 ""
             }
         ),
-        None => println!("no day behind"),
+        None => outln!("no day behind"),
     }
 }

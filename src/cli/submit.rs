@@ -88,7 +88,7 @@ async fn submit_and_wait<B: BatchApi>(
         .map_err(|e| (None, e))?;
     let job_id = submitted.job_id.clone();
     if !args.json {
-        println!(
+        outln!(
             "submitted Batch job {} ({}){} to queue `{}`",
             job_id,
             submitted.request.name,
@@ -102,7 +102,7 @@ async fn submit_and_wait<B: BatchApi>(
     }
     if !args.wait {
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&json!({
                     "job_id": job_id,
@@ -119,7 +119,7 @@ async fn submit_and_wait<B: BatchApi>(
     let json_out = args.json;
     let info = batch::wait(api, &job_id, batch_config.wait_options(), |i| {
         if !json_out {
-            println!("job {}: {}", i.id, i.state);
+            outln!("job {}: {}", i.id, i.state);
         }
     })
     .await
@@ -143,7 +143,7 @@ async fn submit_and_wait<B: BatchApi>(
         .ok(),
     };
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "job_id": info.id,

@@ -71,12 +71,15 @@ pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
         );
         if !args.json {
             for f in &v.findings {
-                println!(
+                outln!(
                     "MISMATCH {} {}: {} — {}",
-                    v.day, f.kind, f.subject, f.detail
+                    v.day,
+                    f.kind,
+                    f.subject,
+                    f.detail
                 );
             }
-            println!(
+            outln!(
                 "{} day {} of `{}`: {} files checked{}{}{}, {} finding(s)",
                 if v.ok { "ok  " } else { "FAIL" },
                 v.day,
@@ -100,7 +103,7 @@ pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
     }
     let bad = reports.iter().filter(|v| !v.ok).count();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "days": reports,
@@ -109,7 +112,7 @@ pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
             .expect("report serializes")
         );
     } else {
-        println!("{} day(s) verified, {bad} with findings", reports.len());
+        outln!("{} day(s) verified, {bad} with findings", reports.len());
     }
     Ok(if bad == 0 { exit::OK } else { exit::MISMATCH })
 }
