@@ -325,3 +325,40 @@ impl Error {
         }
     }
 }
+
+/// One line telling why an AWS SDK request failed: for an error the service answered, its
+/// status, error code and message (`404 NoSuchBucket: The specified bucket does not exist`);
+/// otherwise the error and its causes. Never the SDK's dump of the raw response.
+pub fn aws_reason<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_s3::error::SdkError;
+    let text = match e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let status = s.raw().status().as_u16();
+            let code = err.code().unwrap_or("no error code");
+            match err.message() {
+                Some(m) if !m.is_empty() => format!("{status} {code}: {m}"),
+                _ => format!("{status} {code}"),
+            }
+        }
+        SdkError::ResponseError(r) => {
+            format!("HTTP {} response not understood", r.raw().status().as_u16())
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(c) = cause {
+                text.push_str(": ");
+                text.push_str(&c.to_string());
+                cause = c.source();
+            }
+            text
+        }
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

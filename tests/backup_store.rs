@@ -166,6 +166,28 @@ fn multipart_upload_round_trips_and_folder_store_matches() {
             err.contains("bucket `no-such-bucket` does not exist"),
             "{err}"
         );
+        // Every other request on a missing bucket: one short line naming the bucket and
+        // S3's error code, not the SDK's dump of the response.
+        let errs = [
+            missing
+                .get_bytes("2026-01-01/manifest.json")
+                .await
+                .unwrap_err(),
+            missing
+                .put_bytes("m.json", b"{}".to_vec())
+                .await
+                .unwrap_err(),
+            missing.hash_object("big").await.unwrap_err(),
+        ];
+        for err in errs {
+            let err = err.to_string();
+            assert!(
+                err.contains("s3://no-such-bucket/") && err.contains("NoSuchBucket"),
+                "{err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.len() < 300, "{} bytes: {err}", err.len());
+        }
 
         let folder = dir.path().join("folder");
         let local = Store::open(&config(format!("file://{}", folder.display()), None))

@@ -45,7 +45,7 @@ impl AwsBatch {
 
     fn error<E>(&self, call: &str, e: SdkError<E>) -> Error
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: aws_sdk_batch::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         match &e {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Error::Batch(format!(
@@ -56,7 +56,7 @@ impl AwsBatch {
             _ => Error::Batch(format!(
                 "Batch endpoint {} answered {call} with an error: {}",
                 self.endpoint,
-                DisplayErrorContext(&e)
+                crate::error::aws_reason(&e)
             )),
         }
     }

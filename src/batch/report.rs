@@ -89,7 +89,7 @@ pub async fn job_totals(
                 .map_err(|e| {
                     Error::Batch(format!(
                         "report s3://{bucket}/{key}: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                        crate::error::aws_reason(&e)
                     ))
                 })?;
             out.body

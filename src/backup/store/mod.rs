@@ -219,13 +219,15 @@ pub(super) fn changed_file(
     ))
 }
 
-fn s3_err<E>(target: String) -> impl FnOnce(E) -> Error
+fn s3_err<E>(
+    target: String,
+) -> impl FnOnce(aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
 where
-    E: std::error::Error,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     move |e| Error::Store {
         target,
-        reason: DisplayErrorContext(&e).to_string(),
+        reason: crate::error::aws_reason(&e),
     }
 }
 
