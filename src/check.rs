@@ -158,7 +158,9 @@ pub fn require_storage_root(tier: Tier, path: &Path) -> crate::error::Result<()>
 
 fn writable_dir(path: &Path) -> Result<String, String> {
     if !path.is_dir() {
-        return Err("does not exist or is not a directory".into());
+        return Err(
+            "does not exist or is not a directory (milvus-tier never creates the backup target: create it or mount its volume)".into(),
+        );
     }
     let probe = path.join(format!(".milvus-tier-probe-{}", std::process::id()));
     std::fs::write(&probe, b"probe").map_err(|e| format!("not writable: {e}"))?;

@@ -596,8 +596,27 @@ async fn folder_backend_and_gc() {
         .unwrap();
     assert_eq!(e.state, State::Failed);
 
+    // A backup folder that does not exist (its volume not mounted) is not created: the
+    // backup step fails naming it, as `config check` does.
     let dest = c.dir.path().join("fsbackup");
     c.set_backup(&format!("target = \"file://{}\"", dest.display()));
+    let (o, json) = c.migrate(&["--date", D1]);
+    assert_eq!(o.status.code(), Some(1), "{json:#}");
+    let err = stderr(&o);
+    assert!(
+        err.contains(&dest.display().to_string()) && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!dest.exists(), "the backup folder was created");
+    let o = c.command("config").arg("check").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.lines().any(|l| l.starts_with("FAIL backup target")
+            && l.contains(&dest.display().to_string())
+            && l.contains("does not exist")),
+        "{out}"
+    );
+    std::fs::create_dir(&dest).unwrap();
     let (o, json) = c.migrate(&["--from", D1, "--to", D2]);
     ok(&o, &json);
     assert_eq!(json["days"][0]["outcome"], "already_done");

@@ -193,6 +193,10 @@ fn multipart_upload_round_trips_and_folder_store_matches() {
         let local = Store::open(&config(format!("file://{}", folder.display()), None))
             .await
             .unwrap();
+        let err = local.check().await.unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(!folder.exists(), "the backup folder was created");
+        std::fs::create_dir(&folder).unwrap();
         local.check().await.unwrap();
         local
             .put_file("a/b/big", &src, size, &blake3)

@@ -70,6 +70,7 @@ fn status_follows_days_through_their_phases() {
 
     // Day 20 migrated with a backup to a folder: backed up; day 21 still behind.
     let bak = c.dir.path().join("bak");
+    std::fs::create_dir(&bak).unwrap();
     c.set_backup(&format!("target = \"file://{}\"", bak.display()));
     let (o, m) = c.migrate(&["--date", "2026-11-20"]);
     assert!(o.status.success(), "{m:#}");

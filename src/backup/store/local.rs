@@ -171,8 +171,15 @@ impl LocalStore {
     pub(super) async fn check(&self) -> Result<()> {
         let root = self.root.clone();
         blocking(&root.display().to_string(), move || {
-            std::fs::create_dir_all(&root)
-                .map_err(|e| Error::io("create backup folder", &root, e))?;
+            // The folder is the target itself, like a bucket: never created here, so an
+            // unmounted volume is not filled in its mount point's place.
+            if !root.is_dir() {
+                return Err(Error::Path {
+                    what: "backup folder".into(),
+                    path: root,
+                    reason: "does not exist or is not a directory (milvus-tier never creates the backup target: create it or mount its volume)".into(),
+                });
+            }
             let probe = root.join(format!(".write-probe-{}", std::process::id()));
             std::fs::write(&probe, b"")
                 .map_err(|e| Error::io("write to backup folder", &root, e))?;

@@ -140,8 +140,8 @@ impl Store {
         }
     }
 
-    /// Check the target is usable: the bucket exists and answers, or the folder can be
-    /// created and written.
+    /// Check the target is usable: the bucket exists and answers, or the folder exists and
+    /// can be written (it is never created).
     pub async fn check(&self) -> Result<()> {
         match self {
             Store::S3(s) => s.check().await,
