@@ -211,8 +211,7 @@ async fn archive_day(
     let result = async {
         lease.check().await?;
         let mut tx = long
-            .pool()
-            .begin()
+            .begin_write()
             .await
             .map_err(long.err("begin archive transaction"))?;
         for id in &ids {

@@ -198,8 +198,7 @@ impl Journal {
     pub async fn put(&self, e: &Entry) -> Result<()> {
         let mut tx = self
             .db
-            .pool()
-            .begin()
+            .begin_write()
             .await
             .map_err(self.db.err("begin journal write"))?;
         self.put_in(&mut tx, e).await?;
@@ -250,8 +249,7 @@ impl Journal {
     pub async fn reset_from(&self, collection: &str, day: &str, step: Step) -> Result<()> {
         let mut tx = self
             .db
-            .pool()
-            .begin()
+            .begin_write()
             .await
             .map_err(self.db.err("begin journal reset"))?;
         if let Some(f) = &self.fence {

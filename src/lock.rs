@@ -62,8 +62,7 @@ impl Fence {
     pub async fn hold_now(&self) -> Result<()> {
         let mut tx = self
             .db
-            .pool()
-            .begin()
+            .begin_write()
             .await
             .map_err(self.db.err(format!("begin hold of lock {}", self.name)))?;
         self.hold(&mut tx).await?;

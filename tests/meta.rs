@@ -5,7 +5,7 @@ mod common;
 
 use common::{COLLECTION, fixture, load};
 use milvus_tier::Error;
-use milvus_tier::meta::{FileType, MetaDb, RowOutcome, TableState, WriteMode};
+use milvus_tier::meta::{EngineType, FileType, MetaDb, RowOutcome, TableState, WriteMode};
 use test_support::MariaDb;
 
 async fn schema_and_queries(db: &MetaDb) {
@@ -253,4 +253,61 @@ async fn ddl_files_match_column_list() {
         assert_eq!(have, want, "{table}");
     }
     let _ = fixture();
+}
+
+/// Two of milvus-tier's own connections to one SQLite metadata file (as two runs have)
+/// writing at once: each write transaction waits for the other instead of failing with
+/// "database is locked" (a deferred transaction that reads, then writes, cannot wait).
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_writers_wait_for_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let a = MetaDb::connect(&url).await.unwrap();
+    load(&a).await;
+    a.migrate_journal().await.unwrap();
+    let b = MetaDb::connect(&url).await.unwrap();
+    let (ms,): (i64,) = sqlx::query_as("PRAGMA busy_timeout")
+        .fetch_one(b.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        ms as u128,
+        milvus_tier::meta::SQLITE_BUSY_TIMEOUT.as_millis()
+    );
+    let owner = common::collection_row(COLLECTION, EngineType::Flat, 256 << 20);
+    let run = |db: MetaDb, base: u32| {
+        let owner = owner.clone();
+        tokio::spawn(async move {
+            let mut errors = Vec::new();
+            for i in 0..40 {
+                let part = common::partition_row(
+                    &owner,
+                    &format!("{}", 1_800_000_000_000_000_000u64 + u64::from(base + i)),
+                    &format!("t{base}_{i}"),
+                    TableState::Normal,
+                );
+                let file = common::file_row(&part.table_id, 5000 + base + i, FileType::Raw, 10);
+                if let Err(e) = db
+                    .write_rows(&[part], &[file], WriteMode::InsertIfAbsent)
+                    .await
+                {
+                    errors.push(e.to_string());
+                }
+            }
+            errors
+        })
+    };
+    let (ea, eb) = tokio::join!(run(a.clone(), 0), run(b.clone(), 100));
+    let errors: Vec<String> = ea.unwrap().into_iter().chain(eb.unwrap()).collect();
+    assert!(
+        errors.is_empty(),
+        "{} failed: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    let ids: Vec<String> = (0..40)
+        .chain(100..140)
+        .map(|i| format!("{}", 1_800_000_000_000_000_000u64 + i))
+        .collect();
+    assert_eq!(a.files(&ids, &[]).await.unwrap().len(), 80);
 }

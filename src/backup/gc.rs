@@ -167,8 +167,7 @@ async fn segment_rows(long: &MetaDb) -> Result<BTreeMap<(String, String), SegRow
 
 async fn delete_to_delete_rows(long: &MetaDb, ids: &[i64]) -> Result<()> {
     let mut tx = long
-        .pool()
-        .begin()
+        .begin_write()
         .await
         .map_err(|e| Error::meta(long.target(), "begin gc transaction", e))?;
     for id in ids {

@@ -188,8 +188,7 @@ pub async fn put_in(
 /// Write `rec` in a transaction of its own.
 pub async fn put(db: &MetaDb, rec: &Record<'_>) -> Result<()> {
     let mut tx = db
-        .pool()
-        .begin()
+        .begin_write()
         .await
         .map_err(db.err("begin journal write"))?;
     put_in(db, &mut tx, rec).await?;

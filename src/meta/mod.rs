@@ -12,8 +12,8 @@ mod write;
 
 use std::time::Duration;
 
-use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Transaction};
 
 pub use summary::{DaySummary, PartitionSummary, Totals, TypeTotals};
 pub use types::{EngineType, FileRow, FileType, MetricType, MilvusDate, TableRow, TableState};
@@ -37,6 +37,9 @@ pub struct MetaDb {
     pool: AnyPool,
     backend: Backend,
     target: String,
+    /// SQLite with a busy timeout (milvus-tier's own connections): write transactions
+    /// begin IMMEDIATE.
+    immediate: bool,
 }
 
 /// Options for [`MetaDb::connect_with`].
@@ -48,9 +51,14 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// SQLite only: no busy timeout (`PRAGMA busy_timeout = 0`), so a statement that meets
     /// another writer's lock fails at once with "database is locked", as in Milvus's
-    /// `SqliteMetaImpl`, which sets none. `false` keeps the driver's wait of 5 s.
+    /// `SqliteMetaImpl`, which sets none (and its transactions stay deferred). `false`, for
+    /// milvus-tier's own connections: a statement waits up to [`SQLITE_BUSY_TIMEOUT`] for
+    /// another writer, and write transactions begin IMMEDIATE ([`MetaDb::begin_write`]).
     pub sqlite_no_busy_timeout: bool,
 }
+
+/// How long milvus-tier's own SQLite connections wait for another writer's lock.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for ConnectOptions {
     fn default() -> Self {
@@ -74,6 +82,7 @@ impl MetaDb {
         let backend = backend_of(url)?;
         let target = redact::url(url);
         let no_busy_timeout = backend == Backend::Sqlite && opts.sqlite_no_busy_timeout;
+        let busy_timeout = backend == Backend::Sqlite && !opts.sqlite_no_busy_timeout;
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.timeout)
@@ -81,6 +90,11 @@ impl MetaDb {
                 Box::pin(async move {
                     if no_busy_timeout {
                         sqlx::query("PRAGMA busy_timeout = 0").execute(c).await?;
+                    } else if busy_timeout {
+                        // PRAGMA takes no bound parameter: the literal is SQLITE_BUSY_TIMEOUT.
+                        sqlx::query("PRAGMA busy_timeout = 30000")
+                            .execute(c)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -98,6 +112,7 @@ impl MetaDb {
             pool,
             backend,
             target,
+            immediate: busy_timeout,
         })
     }
 
@@ -109,6 +124,18 @@ impl MetaDb {
     /// The redacted URL, for messages.
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Begin a transaction that writes. On SQLite (milvus-tier's own connections) it is
+    /// `BEGIN IMMEDIATE`: the write lock is taken first, waiting up to the busy timeout for
+    /// another writer, as a deferred transaction that has read cannot wait for it and fails
+    /// "database is locked".
+    pub async fn begin_write(&self) -> std::result::Result<Transaction<'static, Any>, sqlx::Error> {
+        if self.immediate {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.pool.begin().await
+        }
     }
 
     /// The underlying pool (for transactions spanning several calls).

@@ -105,8 +105,7 @@ impl MetaDb {
         mode: WriteMode,
     ) -> Result<WriteReport> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(self.err("begin transaction"))?;
         let report = self.write_rows_in(&mut tx, tables, files, mode).await?;

@@ -153,8 +153,7 @@ pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
 
     let db = input.long;
     let mut tx = db
-        .pool()
-        .begin()
+        .begin_write()
         .await
         .map_err(db.err("begin publish transaction"))?;
     // The fencing token: the lease row stays locked by this transaction until it commits,
