@@ -356,6 +356,22 @@ async fn s3_faults_interrupted_upload_and_manifest_refusals() {
         "{}",
         stderr(&o)
     );
+    // Restore from it: one line naming the bucket and S3's error code.
+    let (o, _) = c.run("restore", &["--date", D1], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        !err.contains("ServiceError") && !err.contains("<?xml"),
+        "{err}"
+    );
+    assert!(
+        lines[0].starts_with("error: backup store s3://missing-bucket/")
+            && lines[0].contains("NoSuchBucket")
+            && lines[0].len() < 300,
+        "{err}"
+    );
 
     // The endpoint is unreachable (moto accepts any credentials, so a wrong endpoint stands
     // in for them): a clear error after the SDK's retries.
