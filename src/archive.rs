@@ -254,8 +254,8 @@ async fn archive_day(
             .map_err(long.err("commit archive transaction"))
     }
     .await;
-    lease.release().await?;
-    result.map(|()| out)
+    // The archive's own error wins over a failed release (the lease then expires).
+    lease.release_after(result).await.map(|()| out)
 }
 
 /// Segment folders (`<storage>/db/tables/<table>/<segment>`) of days archived less than

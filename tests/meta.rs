@@ -311,3 +311,33 @@ async fn sqlite_writers_wait_for_each_other() {
         .collect();
     assert_eq!(a.files(&ids, &[]).await.unwrap().len(), 80);
 }
+
+/// A lease whose database is gone by the time it is released: the work's own result is
+/// what the caller gets, never the failed release.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_lock_release_keeps_the_work_result() {
+    use milvus_tier::lock::Lease;
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let db = MetaDb::connect(&url).await.unwrap();
+    let ttl = std::time::Duration::from_secs(60);
+    let lease = Lease::acquire(&db, "c/2026-01-01", "h:1:a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    db.close().await;
+    let r: Result<(), Error> = lease
+        .release_after(Err(Error::Conflict(
+            "publish of day 2026-01-01 failed".into(),
+        )))
+        .await;
+    let e = r.unwrap_err().to_string();
+    assert_eq!(e, "publish of day 2026-01-01 failed");
+    let db = MetaDb::connect(&url).await.unwrap();
+    let lease = Lease::acquire(&db, "c/2026-01-02", "h:1:b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    db.close().await;
+    assert_eq!(lease.release_after(Ok(7)).await.unwrap(), 7);
+}
