@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::meta::{FileRow, TableRow};
+use crate::meta::{FileRow, TableRow, rows_digest};
+use crate::segments::{FileDigest, combined_digest};
 
 /// The only format this version reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -110,6 +111,57 @@ impl Manifest {
             target: target.to_string(),
             reason: format!("bad content: {e}"),
         })
+    }
+
+    /// Refuse a manifest backup did not write as it is: a file `path` other than
+    /// `files/<table_id>/<segment_id>/<name>` of plain names (`..` or an absolute path would
+    /// read outside the day's folder), or rows and files that do not match `rows_digest`
+    /// and `files_digest` (computed as backup computes them).
+    pub fn check_integrity(&self, target: &str) -> Result<()> {
+        let bad = |reason: String| Error::Manifest {
+            target: target.to_string(),
+            reason,
+        };
+        for f in &self.files {
+            let plain = [&f.table_id, &f.segment_id, &f.name]
+                .iter()
+                .all(|s| !s.is_empty() && !s.contains(['/', '\\', '\0']) && !s.starts_with('.'));
+            if !plain || f.path != ManifestFile::path_of(&f.table_id, &f.segment_id, &f.name) {
+                return Err(bad(format!(
+                    "file path `{}` is not files/<table_id>/<segment_id>/<name> of plain names (table `{}`, segment `{}`, name `{}`): refusing to read outside the backup",
+                    f.path, f.table_id, f.segment_id, f.name
+                )));
+            }
+        }
+        let rows = rows_digest(&self.tables, &self.table_files);
+        if rows != self.rows_digest {
+            return Err(bad(format!(
+                "rows_digest {} does not match its rows (they hash to {rows}): the manifest was changed after backup wrote it",
+                self.rows_digest
+            )));
+        }
+        let files = combined_digest(&self.file_digests());
+        if files != self.files_digest {
+            return Err(bad(format!(
+                "files_digest {} does not match its files (they hash to {files}): the manifest was changed after backup wrote it",
+                self.files_digest
+            )));
+        }
+        Ok(())
+    }
+
+    /// The listed files as digests.
+    pub fn file_digests(&self) -> Vec<FileDigest> {
+        self.files
+            .iter()
+            .map(|f| FileDigest {
+                table_id: f.table_id.clone(),
+                segment_id: f.segment_id.clone(),
+                name: f.name.clone(),
+                size: f.size,
+                blake3: f.blake3.clone(),
+            })
+            .collect()
     }
 
     /// Pretty JSON.

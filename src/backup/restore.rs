@@ -76,6 +76,7 @@ pub async fn read_manifest(store: &Store, collection: &str, day: &str) -> Result
         });
     };
     let m = Manifest::parse(&bytes, &target)?;
+    m.check_integrity(&target)?;
     if m.day != day || m.collection != collection {
         return Err(Error::Manifest {
             target,

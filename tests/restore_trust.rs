@@ -1,0 +1,201 @@
+//! Restore trusts only what backup wrote, and repairs long-term files that went missing or
+//! changed: a folder backup target, one seeded day, the `milvus-tier` binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::cluster::*;
+use milvus_tier::meta::MetaDb;
+use serde_json::Value;
+
+const D1: &str = "2026-11-20";
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output, json: &Value) {
+    assert!(o.status.success(), "{}\n{json:#}", stderr(o));
+}
+
+/// One day migrated and backed up into a folder target; returns the day's backup folder.
+fn migrated(c: &Cluster) -> PathBuf {
+    let dest = c.dir.path().join("fsbackup");
+    c.set_backup(&format!("target = \"file://{}\"", dest.display()));
+    let (o, json) = c.migrate(&["--date", D1]);
+    ok(&o, &json);
+    dest.join(COLL_LONG).join(D1)
+}
+
+async fn wipe_long_term(c: &Cluster) {
+    c.servers[1].sql("DROP DATABASE milvus");
+    c.servers[1].sql("CREATE DATABASE milvus");
+    std::fs::remove_dir_all(c.storage("long")).unwrap();
+    std::fs::create_dir_all(c.storage("long").join("db/tables")).unwrap();
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    long.install_milvus_schema().await.unwrap();
+    long.close().await;
+}
+
+async fn long_has_collection(c: &Cluster) -> bool {
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let has = long.collection(COLL_LONG).await.unwrap().is_some();
+    long.close().await;
+    has
+}
+
+fn read_manifest(day_dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(day_dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn write_manifest(day_dir: &Path, m: &Value) {
+    std::fs::write(
+        day_dir.join("manifest.json"),
+        serde_json::to_vec(m).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Restore of `D1` with the manifest `m`: must be refused with exit 5, naming each of
+/// `want`, writing nothing to long-term.
+async fn refused(c: &Cluster, day_dir: &Path, m: &Value, want: &[&str]) {
+    write_manifest(day_dir, m);
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(5), "{err}\n{json:#}");
+    for w in want {
+        assert!(err.contains(w), "want {w}: {err}");
+    }
+    assert!(!long_has_collection(c).await, "nothing written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_refuses_a_tampered_manifest_and_paths_outside_the_backup() {
+    let c = cluster_days(1);
+    let day_dir = migrated(&c);
+    let original = read_manifest(&day_dir);
+    let manifest_path = day_dir.join("manifest.json").display().to_string();
+    wipe_long_term(&c).await;
+
+    // One TableFiles row edited: the rows no longer match rows_digest.
+    let mut m = original.clone();
+    let rc = m["table_files"][0]["row_count"].as_i64().unwrap();
+    m["table_files"][0]["row_count"] = (rc + 1).into();
+    refused(&c, &day_dir, &m, &[&manifest_path, "rows_digest"]).await;
+
+    // A backup object replaced and its checksum edited to match: files_digest disagrees.
+    let mut m = original.clone();
+    let rel = m["files"][0]["path"].as_str().unwrap().to_string();
+    let object = day_dir.join(&rel);
+    let bytes = std::fs::read(&object).unwrap();
+    let mut bad = bytes.clone();
+    bad[0] ^= 0x01;
+    std::fs::write(&object, &bad).unwrap();
+    m["files"][0]["blake3"] = blake3::hash(&bad).to_hex().to_string().into();
+    refused(&c, &day_dir, &m, &[&manifest_path, "files_digest"]).await;
+    std::fs::write(&object, &bytes).unwrap();
+
+    // A path leading out of the day's folder (to an identical copy) or an absolute one.
+    let outside = c.dir.path().join("fsbackup").join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::copy(&object, outside.join("f")).unwrap();
+    let mut m = original.clone();
+    m["files"][0]["path"] = "../../outside/f".into();
+    refused(&c, &day_dir, &m, &["../../outside/f"]).await;
+    let mut m = original.clone();
+    let abs = object.display().to_string();
+    m["files"][0]["path"] = abs.clone().into();
+    refused(&c, &day_dir, &m, &[&abs]).await;
+
+    // The manifest as backup wrote it restores.
+    write_manifest(&day_dir, &original);
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "restored", "{json:#}");
+    let (o, json) = c.run("verify", &["--date", D1, "--deep"], &[]);
+    ok(&o, &json);
+}
+
+/// The first index file of the day on long-term storage and its backup copy.
+fn index_file(c: &Cluster, day_dir: &Path) -> (PathBuf, PathBuf) {
+    let m = read_manifest(day_dir);
+    let f = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            let n = f["name"].as_str().unwrap();
+            n.chars().all(|ch| ch.is_ascii_digit())
+        })
+        .expect("an index file")
+        .clone();
+    let long = c
+        .storage("long")
+        .join("db/tables")
+        .join(f["table_id"].as_str().unwrap())
+        .join(f["segment_id"].as_str().unwrap())
+        .join(f["name"].as_str().unwrap());
+    (long, day_dir.join(f["path"].as_str().unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_repairs_missing_and_changed_long_term_files() {
+    let c = cluster_days(1);
+    let day_dir = migrated(&c);
+    let (path, backup) = index_file(&c, &day_dir);
+    let good = std::fs::read(&backup).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+
+    // A deleted long-term file: put back from the backup.
+    std::fs::remove_file(&path).unwrap();
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "repaired", "{json:#}");
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    let (o, json) = c.run("verify", &["--date", D1, "--deep"], &[]);
+    ok(&o, &json);
+
+    // A flipped byte (same size): a plain restore checks sizes only...
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0x01;
+    std::fs::write(&path, &bad).unwrap();
+    // ...a dry run names it and writes nothing...
+    let (o, json) = c.run("restore", &["--date", D1, "--deep", "--dry-run"], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "planned", "{json:#}");
+    let listed = json["days"][0]["repair"].to_string();
+    assert!(listed.contains(&path.display().to_string()), "{json:#}");
+    assert_eq!(std::fs::read(&path).unwrap(), bad);
+    // ...and --deep repairs it.
+    let (o, json) = c.run("restore", &["--date", D1, "--deep"], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "repaired", "{json:#}");
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    let (o, json) = c.run("verify", &["--date", D1, "--deep"], &[]);
+    ok(&o, &json);
+
+    // After a verify that found the change, a plain restore re-hashes and repairs.
+    std::fs::write(&path, &bad).unwrap();
+    let (o, json) = c.run("verify", &["--date", D1, "--deep"], &[]);
+    assert_eq!(o.status.code(), Some(5), "{json:#}");
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "repaired", "{json:#}");
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    let (o, json) = c.run("verify", &["--date", D1, "--deep"], &[]);
+    ok(&o, &json);
+    // Nothing left to repair: a no-op, and no temporary folder is left behind.
+    let (o, json) = c.run("restore", &["--date", D1, "--deep"], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "identical", "{json:#}");
+    let seg = path.parent().unwrap();
+    let hidden: Vec<_> = std::fs::read_dir(seg.parent().unwrap())
+        .unwrap()
+        .chain(std::fs::read_dir(c.storage("long")).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
