@@ -10,16 +10,19 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::manifest::{Manifest, file_key, manifest_key};
+use std::collections::BTreeSet;
+
+use super::manifest::{Manifest, ManifestFile, file_key, manifest_key};
 use super::store::Store;
 use crate::config::{Config, Tier};
 use crate::day::Day;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, State, Step};
+use crate::lifecycle::record::{VERIFY, read_range};
 use crate::lock::Lease;
 use crate::meta::{FileRow, MetaDb, TableRow, WriteMode};
 use crate::migrate::{self, publish};
-use crate::segments::Prehashed;
+use crate::segments::{self, CopyOptions, Existing, Prehashed, SegmentRef, segment_dir};
 
 /// Options of a restore.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +31,8 @@ pub struct RestoreOptions {
     pub to_collection: Option<String>,
     /// Read and check the manifest and long-term; write nothing.
     pub dry_run: bool,
+    /// Re-hash the day's long-term files (BLAKE3) against the manifest, not only sizes.
+    pub deep: bool,
 }
 
 /// How a day's restore ended.
@@ -36,8 +41,10 @@ pub struct RestoreOptions {
 pub enum RestoreOutcome {
     /// Files placed and rows inserted.
     Restored,
-    /// Long-term already holds exactly these rows: nothing done.
+    /// Long-term already holds exactly these rows and files: nothing done.
     Identical,
+    /// Long-term held exactly these rows; missing or different files were put back.
+    Repaired,
     /// Dry run: checked only.
     Planned,
 }
@@ -63,6 +70,9 @@ pub struct RestoreReport {
     pub digest: String,
     /// Whether the collection row was created from the manifest.
     pub created_collection: bool,
+    /// Long-term files missing or different from the backup (repaired, or to repair in a
+    /// dry run), each with what is wrong.
+    pub repair: Vec<String>,
 }
 
 /// Read and check the manifest of `day` of `collection` in `store`.
@@ -153,24 +163,44 @@ pub async fn restore_day(
         rows_inserted: 0,
         digest: m.files_digest.clone(),
         created_collection: false,
+        repair: Vec::new(),
     };
     if identical_or_absent(&long, &tables, &files, day).await? {
-        report.outcome = RestoreOutcome::Identical;
-        if !opts.dry_run {
-            clean_staging_of_finished_restore(config, &long, &long_storage, &target, day).await?;
+        // The rows are there: the files must be too, as the backup holds them.
+        let hash = opts.deep || verify_found_something(&long, &target, day).await?;
+        let damaged = damaged_files(&long_storage, &m, hash).await?;
+        if damaged.is_empty() {
+            report.outcome = RestoreOutcome::Identical;
+            if !opts.dry_run {
+                clean_staging_of_finished_restore(config, &long, &long_storage, &target, day)
+                    .await?;
+            }
+            return Ok(report);
         }
+        report.repair = damaged.iter().map(|(_, why)| why.clone()).collect();
+        if opts.dry_run {
+            return Ok(report);
+        }
+        repair_day(
+            config,
+            &store,
+            &long,
+            &long_storage,
+            &source,
+            &target,
+            day,
+            &m,
+            &damaged,
+        )
+        .await?;
+        report.outcome = RestoreOutcome::Repaired;
         return Ok(report);
     }
     if opts.dry_run {
         return Ok(report);
     }
 
-    let holder = format!(
-        "{}:{}:restore-{:x}",
-        migrate::hostname(),
-        std::process::id(),
-        crate::journal::now_micros()
-    );
+    let holder = holder();
     let lease = Lease::acquire_waiting(
         &long,
         &format!("migrate/{target}/{day}"),
@@ -214,6 +244,127 @@ pub async fn restore_day(
     Ok(report)
 }
 
+/// This run's lease holder name.
+fn holder() -> String {
+    format!(
+        "{}:{}:restore-{:x}",
+        migrate::hostname(),
+        std::process::id(),
+        crate::journal::now_micros()
+    )
+}
+
+/// Whether the last `verify` recorded for the day found something.
+async fn verify_found_something(long: &MetaDb, collection: &str, day: Day) -> Result<bool> {
+    Ok(read_range(long, collection, day, day)
+        .await?
+        .iter()
+        .any(|e| e.step == VERIFY && e.rows > 0))
+}
+
+/// Files of the manifest that long-term storage lacks or holds differently (size; BLAKE3
+/// too when `hash`), each with a sentence naming the file.
+async fn damaged_files<'m>(
+    storage: &Path,
+    m: &'m Manifest,
+    hash: bool,
+) -> Result<Vec<(&'m ManifestFile, String)>> {
+    let mut out = Vec::new();
+    for f in &m.files {
+        let path = segment_dir(storage, &SegmentRef::new(&f.table_id, &f.segment_id)).join(&f.name);
+        let why = match tokio::fs::symlink_metadata(&path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_string()),
+            Err(e) => return Err(Error::io("stat", &path, e)),
+            Ok(meta) if !meta.file_type().is_file() => Some("not a regular file".to_string()),
+            Ok(meta) if meta.len() != f.size => {
+                Some(format!("{} bytes, the backup holds {}", meta.len(), f.size))
+            }
+            Ok(_) if hash => {
+                let (_, b3) = super::store::hash_file(&path).await?;
+                (b3 != f.blake3).then(|| format!("BLAKE3 {b3}, the backup holds {}", f.blake3))
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            out.push((f, format!("{}: {why}", path.display())));
+        }
+    }
+    Ok(out)
+}
+
+/// Put back the damaged files of a day whose rows long-term holds: under the day's lease,
+/// download every file of each affected segment folder from the backup (checked), build the
+/// folder beside the old one and swap it in with a rename.
+#[allow(clippy::too_many_arguments)]
+async fn repair_day(
+    config: &Config,
+    store: &Store,
+    long: &MetaDb,
+    long_storage: &Path,
+    source: &str,
+    target: &str,
+    day: Day,
+    m: &Manifest,
+    damaged: &[(&ManifestFile, String)],
+) -> Result<()> {
+    let holder = holder();
+    let lease = Lease::acquire_waiting(
+        long,
+        &format!("migrate/{target}/{day}"),
+        &holder,
+        config.lease_ttl(),
+        config.lock_wait(),
+    )
+    .await?;
+    let stem = format!(".milvus-tier-restore-{target}-{day}-");
+    remove_stale_staging(long_storage, &stem).await;
+    let staging = long_storage.join(format!("{stem}{}", std::process::id()));
+    let result = async {
+        let segs: BTreeSet<SegmentRef> = damaged
+            .iter()
+            .map(|(f, _)| SegmentRef::new(&f.table_id, &f.segment_id))
+            .collect();
+        let files: Vec<&ManifestFile> = m
+            .files
+            .iter()
+            .filter(|f| segs.contains(&SegmentRef::new(&f.table_id, &f.segment_id)))
+            .collect();
+        let day_s = day.to_string();
+        let downloaded = download_files(
+            store,
+            source,
+            &day_s,
+            &staging,
+            files,
+            config.limits.copy_concurrency,
+        )
+        .await?;
+        let segs: Vec<SegmentRef> = segs.into_iter().collect();
+        let opts = CopyOptions {
+            concurrency: config.limits.copy_concurrency,
+            include: Some(publish::result_filter(&m.table_files)),
+            existing: Existing::Replace,
+            fsync: true,
+            prehashed: Some(Arc::new(downloaded)),
+            ..CopyOptions::default()
+        };
+        // Prove the lease is held right before touching long-term files.
+        lease.fence().hold_now().await?;
+        segments::copy_segments(&staging, long_storage, &segs, &opts).await?;
+        for (_, why) in damaged {
+            tracing::warn!(day = %day, file = %why, "repaired a long-term file from the backup");
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    if staging.exists()
+        && let Err(e) = tokio::fs::remove_dir_all(&staging).await
+    {
+        tracing::warn!(folder = %staging.display(), error = %e, "could not remove the restore staging folder");
+    }
+    lease.release_after(result).await
+}
+
 /// A restore killed after its commit leaves its staging folder, and its rerun finds the
 /// day already restored: remove the folder, holding the day's lease (no restore of the day
 /// runs meanwhile). Nothing is locked when no such folder exists.
@@ -235,16 +386,10 @@ async fn clean_staging_of_finished_restore(
     if !found {
         return Ok(());
     }
-    let holder = format!(
-        "{}:{}:restore-clean-{:x}",
-        migrate::hostname(),
-        std::process::id(),
-        crate::journal::now_micros()
-    );
     let lease = Lease::acquire_waiting(
         long,
         &format!("migrate/{target}/{day}"),
-        &holder,
+        &holder(),
         config.lease_ttl(),
         config.lock_wait(),
     )
@@ -292,7 +437,15 @@ async fn restore_locked(
     report: &mut RestoreReport,
 ) -> Result<()> {
     let started = std::time::Instant::now();
-    let downloaded = download_all(cx, m, config.limits.copy_concurrency).await?;
+    let downloaded = download_files(
+        cx.store,
+        cx.source,
+        cx.day,
+        cx.staging,
+        m.files.iter().collect(),
+        config.limits.copy_concurrency,
+    )
+    .await?;
     tracing::info!(
         day = cx.day,
         files = m.files.len(),
@@ -358,14 +511,20 @@ async fn restore_locked(
     Ok(())
 }
 
-/// Download every file of the manifest into the staging folder, checking size and BLAKE3;
-/// returns them by path, for publish to link.
-async fn download_all(cx: &RestoreCtx<'_>, m: &Manifest, concurrency: usize) -> Result<Prehashed> {
-    stream::iter(m.files.iter())
+/// Download `files` of the manifest of `source`'s `day` into the staging folder, checking
+/// size and BLAKE3; returns them by path, for publish (or a repair) to link.
+async fn download_files(
+    store: &Store,
+    source: &str,
+    day: &str,
+    staging: &Path,
+    files: Vec<&ManifestFile>,
+    concurrency: usize,
+) -> Result<Prehashed> {
+    stream::iter(files)
         .map(|f| async move {
-            let key = file_key(cx.source, cx.day, &f.path);
-            let dest: PathBuf = cx
-                .staging
+            let key = file_key(source, day, &f.path);
+            let dest: PathBuf = staging
                 .join("db")
                 .join("tables")
                 .join(&f.table_id)
@@ -376,18 +535,18 @@ async fn download_all(cx: &RestoreCtx<'_>, m: &Manifest, concurrency: usize) -> 
                 .any(|s| s.is_empty() || s.contains('/') || s.starts_with('.'))
             {
                 return Err(Error::Manifest {
-                    target: cx.store.describe(&manifest_key(cx.source, cx.day)),
+                    target: store.describe(&manifest_key(source, day)),
                     reason: format!("file entry {} is not a plain segment file path", f.path),
                 });
             }
-            let (size, blake3) = cx.store.download(&key, &dest, f.size).await?;
+            let (size, blake3) = store.download(&key, &dest, f.size).await?;
             if size != f.size || blake3 != f.blake3 {
                 return Err(Error::Conflict(format!(
                     "backup object {} has {size} bytes, BLAKE3 {blake3}; the manifest lists {} bytes, BLAKE3 {}: refusing to restore day {}",
-                    cx.store.describe(&key),
+                    store.describe(&key),
                     f.size,
                     f.blake3,
-                    cx.day
+                    day
                 )));
             }
             // Our own hex digest: it parses.

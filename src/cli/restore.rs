@@ -22,6 +22,10 @@ pub struct RestoreArgs {
     /// Read and check the manifests and long-term; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Re-hash the day's long-term files (BLAKE3) against the backup, not only sizes, and
+    /// put back any that differ.
+    #[arg(long)]
+    pub deep: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -38,6 +42,7 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
     let opts = RestoreOptions {
         to_collection: args.to_collection.clone(),
         dry_run: args.dry_run,
+        deep: args.deep,
     };
     let mut reports = Vec::new();
     for day in days {
@@ -61,6 +66,9 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
                 RestoreOutcome::Identical => {
                     "long-term already holds exactly this day; nothing to do"
                 }
+                RestoreOutcome::Repaired => {
+                    "rows already there; missing or different files put back from the backup"
+                }
                 RestoreOutcome::Planned => "checked (dry run, nothing written)",
             };
             outln!(
@@ -78,6 +86,14 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
                 },
                 super::short_digest(&r.digest)
             );
+            for f in &r.repair {
+                let verb = if r.outcome == RestoreOutcome::Repaired {
+                    "repaired"
+                } else {
+                    "to repair"
+                };
+                println!("  {verb}: {f}");
+            }
         }
         for (name, v) in [
             ("milvus_tier_step_files", r.files as f64),
