@@ -26,6 +26,9 @@ pub struct PartitionsConfig {
     /// Drop partitions of days more than this many days before today (at least 1; today
     /// and yesterday are never dropped whatever the value).
     pub retention_days: u32,
+    /// Drop a day only when the last `verify --deep` of it recorded in long-term's journal
+    /// found nothing and finished at most this many hours ago (0 turns the requirement off).
+    pub deep_verify_max_age_hours: u32,
 }
 
 impl Default for PartitionsConfig {
@@ -33,6 +36,7 @@ impl Default for PartitionsConfig {
         PartitionsConfig {
             create_ahead_days: 2,
             retention_days: 2,
+            deep_verify_max_age_hours: 24,
         }
     }
 }
@@ -165,6 +169,53 @@ pub struct VerifiedCheck {
     pub journal: JournalCheck,
     /// The verifier of published days.
     pub verifier: crate::backup::verify::Verifier,
+    /// [`PartitionsConfig::deep_verify_max_age_hours`].
+    pub deep_verify_max_age_hours: u32,
+}
+
+impl VerifiedCheck {
+    /// The last recorded `verify` of the day must be deep, clean and recent enough: only a
+    /// re-hash of long-term sees a changed byte in a file of the right size.
+    async fn deep_verified(&self, day: Day) -> Result<Verdict> {
+        use crate::lifecycle::record::{VERIFY, read_range};
+        let hours = self.deep_verify_max_age_hours;
+        if hours == 0 {
+            return Ok(Verdict::Confirmed);
+        }
+        let rows = read_range(&self.journal.long, &self.journal.long_collection, day, day).await?;
+        let Some(v) = rows.iter().find(|e| e.step == VERIFY) else {
+            return Ok(Verdict::NotConfirmed(format!(
+                "no `verify --deep` of day {day} is recorded; rotation needs one that passed within {hours} hour(s)"
+            )));
+        };
+        let deep = v
+            .detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .and_then(|d| d["deep"].as_bool())
+            .unwrap_or(false);
+        if !deep {
+            return Ok(Verdict::NotConfirmed(format!(
+                "no `verify --deep` of day {day} is recorded (the last verify, run {}, was not deep); rotation needs one that passed within {hours} hour(s)",
+                v.run_id
+            )));
+        }
+        if v.rows > 0 || v.state != "done" {
+            return Ok(Verdict::NotConfirmed(format!(
+                "the last `verify --deep` of day {day} (run {}) found {} problem(s)",
+                v.run_id, v.rows
+            )));
+        }
+        let finished = v.finished_at.unwrap_or(v.started_at);
+        let oldest = crate::journal::now_micros() - i64::from(hours) * 3_600_000_000;
+        if finished < oldest {
+            return Ok(Verdict::NotConfirmed(format!(
+                "the last `verify --deep` of day {day} finished at {}, more than {hours} hour(s) ago",
+                crate::lifecycle::status::rfc3339(finished)
+            )));
+        }
+        Ok(Verdict::Confirmed)
+    }
 }
 
 impl DayCheck for VerifiedCheck {
@@ -174,7 +225,7 @@ impl DayCheck for VerifiedCheck {
         }
         let v = self.verifier.verify_day(day, false).await?;
         if v.ok {
-            return Ok(Verdict::Confirmed);
+            return self.deep_verified(day).await;
         }
         let shown: Vec<String> = v
             .findings
@@ -307,6 +358,7 @@ mod tests {
         let c = PartitionsConfig {
             create_ahead_days: 2,
             retention_days: 0,
+            ..PartitionsConfig::default()
         };
         assert!(
             c.validate()

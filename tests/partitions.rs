@@ -29,6 +29,8 @@ async fn rotate_creates_ahead_drops_confirmed_days_and_keeps_unconfirmed_ones() 
     // Day 2026-11-20 reaches long-term; 2026-11-21 does not.
     let (o, json) = c.migrate(&["--date", "2026-11-20"]);
     assert!(o.status.success(), "{json:#}");
+    let (o, json) = c.run("verify", &["--date", "2026-11-20", "--deep"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{json:#}");
     let short_node = Sim::start(&c.short_url, &c.storage("short"), "rw", &[]);
     let slack = SlackServer::start();
     let mut env = slack_bot_env(&slack.api_url());
@@ -120,8 +122,43 @@ async fn rotate_creates_ahead_drops_confirmed_days_and_keeps_unconfirmed_ones() 
         Some(TableState::Normal)
     );
 
-    // Long-term whole again: day 20 is dropped, 21 still kept; nothing more to create.
+    // Long-term whole again, but with a flipped byte (same size) that only a deep check
+    // sees: a plain verify passes, and it is the last verify recorded, so the day is kept.
     std::fs::rename(&hidden, &file).unwrap();
+    let good = std::fs::read(&file).unwrap();
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0x01;
+    std::fs::write(&file, &bad).unwrap();
+    let (o, json) = c.run("verify", &["--date", "2026-11-20"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{json:#}");
+    let (o, json) = c.run("partitions", &["rotate"], &env);
+    assert_eq!(o.status.code(), Some(5), "{json:#}");
+    assert_eq!(json["kept"][0]["tag"], "day_2026-11-20", "{json:#}");
+    assert!(
+        json["kept"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no `verify --deep`"),
+        "{json:#}"
+    );
+    let (o, json) = c.run("verify", &["--date", "2026-11-20", "--deep"], &[]);
+    assert_eq!(o.status.code(), Some(5), "{json:#}");
+    let (o, json) = c.run("partitions", &["rotate"], &env);
+    assert_eq!(o.status.code(), Some(5), "{json:#}");
+    assert_eq!(json["kept"][0]["tag"], "day_2026-11-20", "{json:#}");
+    assert!(
+        json["kept"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("found 1 problem"),
+        "{json:#}"
+    );
+
+    // Long-term whole and a deep verify passed: day 20 is dropped, 21 still kept; nothing
+    // more to create.
+    std::fs::write(&file, &good).unwrap();
+    let (o, json) = c.run("verify", &["--date", "2026-11-20", "--deep"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{json:#}");
     let (o, json) = c.run("partitions", &["rotate"], &env);
     assert_eq!(o.status.code(), Some(5), "{json:#}");
     assert_eq!(json["dropped"], serde_json::json!(["day_2026-11-20"]));

@@ -121,6 +121,7 @@ async fn rotate(config: &Config, args: &RotateArgs, today: Day) -> Result<Rotate
     let check = VerifiedCheck {
         journal,
         verifier: Verifier::connect(config).await?,
+        deep_verify_max_age_hours: config.partitions.deep_verify_max_age_hours,
     };
     partitions::rotate(
         &Engine::new(url),
