@@ -23,6 +23,8 @@ fn ok(o: &Output, json: &Value) {
 /// One day migrated and backed up into a folder target; returns the day's backup folder.
 fn migrated(c: &Cluster) -> PathBuf {
     let dest = c.dir.path().join("fsbackup");
+    // A file:// target must exist: milvus-tier never creates it.
+    std::fs::create_dir_all(&dest).unwrap();
     c.set_backup(&format!("target = \"file://{}\"", dest.display()));
     let (o, json) = c.migrate(&["--date", D1]);
     ok(&o, &json);

@@ -244,6 +244,8 @@ fn partial_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn full_folder_backup_leaves_no_partial_file_and_rerun_removes_old_ones() {
     let c = cluster();
     let dest = c.dir.path().join("fsbackup");
+    // A file:// target must exist: milvus-tier never creates it.
+    std::fs::create_dir_all(&dest).unwrap();
     c.set_backup(&format!("target = \"file://{}\"", dest.display()));
     // The backup folder fills up while the day is backed up.
     let (o, json) = c.run(
@@ -286,6 +288,8 @@ fn staging_folders(c: &Cluster) -> Vec<String> {
 async fn restore_killed_after_commit_leaves_no_staging_after_the_rerun() {
     let c = cluster();
     let dest = c.dir.path().join("fsbackup");
+    // A file:// target must exist: milvus-tier never creates it.
+    std::fs::create_dir_all(&dest).unwrap();
     c.set_backup(&format!("target = \"file://{}\"", dest.display()));
     let (o, json) = c.migrate(&["--date", DAY]);
     assert!(o.status.success(), "{}\n{json:#}", text(&o));
