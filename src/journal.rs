@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lock::Fence;
 use crate::meta::MetaDb;
 
@@ -288,26 +288,39 @@ pub struct PublishDetail {
 }
 
 impl Entry {
-    fn publish_detail(&self) -> Option<PublishDetail> {
-        self.detail
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
+    /// The publish detail, if any. A detail that does not parse is an error naming the entry:
+    /// what it records (rows digest, files, segment folders) decides what later runs trust.
+    pub fn publish_detail(&self) -> Result<Option<PublishDetail>> {
+        let Some(d) = self.detail.as_deref() else {
+            return Ok(None);
+        };
+        serde_json::from_str(d).map(Some).map_err(|e| {
+            Error::Conflict(format!(
+                "journal entry {}/{}/{} (run {}): detail is not a publish record ({e}); \
+                 inspect milvus_tier_journal before rerunning",
+                self.collection,
+                self.day,
+                self.step.as_str(),
+                self.run_id
+            ))
+        })
     }
 
     /// The rows digest recorded by a publish entry.
-    pub fn detail_rows_digest(&self) -> Option<String> {
-        self.publish_detail().map(|d| d.rows_digest)
+    pub fn detail_rows_digest(&self) -> Result<Option<String>> {
+        Ok(self.publish_detail()?.map(|d| d.rows_digest))
     }
 
     /// The files recorded by a publish entry.
-    pub fn detail_files(&self) -> Vec<crate::segments::FileDigest> {
-        self.publish_detail().map(|d| d.files).unwrap_or_default()
+    pub fn detail_files(&self) -> Result<Vec<crate::segments::FileDigest>> {
+        Ok(self.publish_detail()?.map(|d| d.files).unwrap_or_default())
     }
 
     /// The segment folders recorded by a publish entry.
-    pub fn detail_segments(&self) -> Vec<String> {
-        self.publish_detail()
+    pub fn detail_segments(&self) -> Result<Vec<String>> {
+        Ok(self
+            .publish_detail()?
             .map(|d| d.segments)
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 }

@@ -507,3 +507,39 @@ async fn a_day_long_term_holds_under_another_id_or_short_term_holds_twice_is_ref
         "{err}"
     );
 }
+
+/// A publish entry whose `detail` does not parse is an error naming the entry (exit 5), not
+/// a record with no digest: verify would otherwise skip the rows check and pass, and a
+/// rerun would lose the segment folders it lists.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_journal_detail_that_does_not_parse_is_an_error_naming_the_entry() {
+    let c = cluster();
+    let (o, json) = c.migrate(&["--date", "2026-11-20"]);
+    assert!(o.status.success(), "{json:#}");
+    let (o, json) = c.run("verify", &["--date", "2026-11-20"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{json:#}");
+    // Wide enough for a day of many files (TEXT stops at 64 KiB on MySQL).
+    let kind = c.servers[1].sql(
+        "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'milvus' \
+         AND TABLE_NAME = 'milvus_tier_journal' AND COLUMN_NAME = 'detail'",
+    );
+    assert_eq!(kind.trim(), "mediumtext");
+    c.servers[1].sql(
+        "UPDATE milvus.milvus_tier_journal SET detail = '{\"rows_digest\": 5' \
+         WHERE day = '2026-11-20' AND step = 'publish'",
+    );
+    for cmd in [
+        ("verify", vec!["--date", "2026-11-20"]),
+        ("migrate", vec!["--date", "2026-11-20"]),
+    ] {
+        let (o, json) = c.run(cmd.0, &cmd.1, &[]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(5), "{}: {err}\n{json:#}", cmd.0);
+        let all = format!("{err}{json}");
+        assert!(
+            all.contains(&format!("journal entry {COLL_LONG}/2026-11-20/publish")),
+            "{}: {all}",
+            cmd.0
+        );
+    }
+}

@@ -189,7 +189,8 @@ pub async fn backup_day(input: &BackupInput<'_>) -> Result<BackupReport> {
         .get(input.collection, input.day, Step::Publish)
         .await?
         .filter(|p| p.state == State::Done)
-        .map(|p| p.detail_files());
+        .map(|p| p.detail_files())
+        .transpose()?;
     let digests = match recorded {
         // The files on disk are the ones publish recorded (names and sizes): use its
         // checksums, which the upload checks as it reads each file.

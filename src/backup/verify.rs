@@ -147,8 +147,12 @@ impl Verifier {
         };
 
         // Reference checksums: what publish recorded, else the manifest.
+        let recorded = match &publish {
+            Some(p) => p.detail_files()?,
+            None => Vec::new(),
+        };
         let reference: Vec<FileDigest> = match (&publish, &manifest) {
-            (Some(p), _) if !p.detail_files().is_empty() => p.detail_files(),
+            (Some(_), _) if !recorded.is_empty() => recorded,
             (_, Some(m)) => m
                 .files
                 .iter()
@@ -163,7 +167,7 @@ impl Verifier {
             _ => Vec::new(),
         };
         if let Some(p) = &publish
-            && p.detail_rows_digest()
+            && p.detail_rows_digest()?
                 .is_some_and(|d| d != rows_digest(&pd.tables, &pd.files))
         {
             v.findings.push(Finding {

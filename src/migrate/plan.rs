@@ -584,7 +584,7 @@ async fn long_term_state(
             && want_tables
                 .iter()
                 .all(|w| tables.iter().any(|t| t.same_content(w)));
-        if p.detail_rows_digest() == Some(digest.clone()) && tables_match {
+        if p.detail_rows_digest()? == Some(digest.clone()) && tables_match {
             check_published_files(input.long_storage, &p)?;
             return Ok(LongTermState::Done {
                 rows_digest: digest,
@@ -613,7 +613,7 @@ async fn long_term_state(
 
 /// The published files the journal lists still exist on long-term storage with their sizes.
 fn check_published_files(root: &Path, entry: &crate::journal::Entry) -> Result<()> {
-    for f in entry.detail_files() {
+    for f in entry.detail_files()? {
         let path = root
             .join("db")
             .join("tables")

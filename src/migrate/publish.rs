@@ -247,7 +247,7 @@ async fn clean_crashed_publish(input: &PublishInput<'_>, ours: &[String]) -> Res
     }
     let referenced: BTreeSet<String> = {
         let mut ids: Vec<String> = prev
-            .detail_segments()
+            .detail_segments()?
             .iter()
             .filter_map(|s| s.split('/').next().map(str::to_string))
             .collect();
@@ -261,7 +261,7 @@ async fn clean_crashed_publish(input: &PublishInput<'_>, ours: &[String]) -> Res
             .map(|f| format!("{}/{}", f.table_id, f.segment_id))
             .collect()
     };
-    for seg in prev.detail_segments() {
+    for seg in prev.detail_segments()? {
         remove_copy_debris(input, &seg).await?;
         if ours.contains(&seg) || referenced.contains(&seg) {
             continue;
