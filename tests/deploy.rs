@@ -364,3 +364,34 @@ fn dockerfile_and_scripts_pass_their_linters_and_the_image_installs_nothing() {
         assert!(ignore.lines().any(|l| l.trim() == entry), "{entry}");
     }
 }
+
+/// Failpoints can abort a process: the image's build must not turn them on, nor may they be
+/// a default feature (src/failpoint.rs ignores the variable without the feature).
+#[test]
+fn release_builds_have_no_failpoints() {
+    let dockerfile = std::fs::read_to_string(root("docker/Dockerfile")).unwrap();
+    let build: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.contains("cargo build"))
+        .collect();
+    assert!(!build.is_empty(), "the Dockerfile builds milvus-tier");
+    for l in build {
+        assert!(
+            !l.contains("failpoints") && !l.contains("--all-features"),
+            "{l}"
+        );
+    }
+    let manifest = std::fs::read_to_string(root("Cargo.toml")).unwrap();
+    let features = manifest
+        .split("[features]")
+        .nth(1)
+        .expect("Cargo.toml has a [features] section");
+    let features = features.split("\n[").next().unwrap();
+    assert!(features.contains("failpoints = []"), "{features}");
+    assert!(
+        !features
+            .lines()
+            .any(|l| l.trim_start().starts_with("default") && l.contains("failpoints")),
+        "{features}"
+    );
+}
