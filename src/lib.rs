@@ -26,6 +26,7 @@ pub mod partitions;
 pub mod progress;
 pub mod redact;
 pub mod report;
+pub mod retry;
 pub mod segments;
 pub mod server_config;
 
