@@ -1,8 +1,8 @@
 //! HTTP client for the local Milvus 1.1.1 build engine (web API, port 19121).
 //!
 //! What the build step needs (health, create_index, flush, compact) and partition
-//! listing, creation and dropping for `partitions rotate`. Idempotent calls
-//! are retried a few times on 5xx and connection errors; every error says which call failed
+//! listing, creation and dropping for `partitions rotate`. Idempotent calls are retried
+//! with [`ENGINE_RETRY`] when the error's kind is retryable; every error says which call failed
 //! and how (unreachable, HTTP status with Milvus's error JSON, or a malformed reply), so a
 //! migration can tell an engine fault from success or a timeout.
 
@@ -10,7 +10,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::error::ErrorKind;
 use crate::meta::EngineType;
+use crate::retry::{Policy, Retryable};
+
+/// Retries of idempotent engine calls: 5 attempts, waits up to 0.2, 0.4, 0.8, 1.6 s.
+pub const ENGINE_RETRY: Policy = Policy::new(Duration::from_millis(200), Duration::from_secs(2), 5);
 
 /// Errors from the engine's HTTP API.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +58,23 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// Whether the engine answered with a server error (5xx).
-    pub fn is_server_error(&self) -> bool {
-        matches!(self, EngineError::Status { status, .. } if *status >= 500)
+    /// The kind of this failure. An engine that cannot be reached, answers with an error
+    /// status (Milvus answers 400 to failures of its own too, such as a metadata error) or
+    /// with a reply cut short may answer the call when asked again; an index type the HTTP
+    /// API cannot build is bad input.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::UnsupportedIndex(_) => ErrorKind::BadInput,
+            EngineError::Unreachable { .. }
+            | EngineError::Status { .. }
+            | EngineError::BadReply { .. } => ErrorKind::Failure,
+        }
+    }
+}
+
+impl Retryable for EngineError {
+    fn kind(&self) -> ErrorKind {
+        EngineError::kind(self)
     }
 }
 
@@ -94,7 +113,6 @@ fn segment(name: &str) -> String {
 pub struct Engine {
     base: String,
     http: reqwest::Client,
-    retries: u32,
 }
 
 impl Engine {
@@ -107,7 +125,6 @@ impl Engine {
         Engine {
             base: base_url.trim_end_matches('/').to_string(),
             http,
-            retries: 4,
         }
     }
 
@@ -286,50 +303,58 @@ impl Engine {
         timeout: Duration,
         idempotent: bool,
     ) -> Result<Value, EngineError> {
-        let mut attempt = 0;
-        loop {
-            let mut req = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .timeout(timeout);
-            if let Some(b) = &body {
-                req = req.json(b);
+        let policy = if idempotent {
+            ENGINE_RETRY
+        } else {
+            Policy {
+                max_attempts: 1,
+                ..ENGINE_RETRY
             }
-            let result = match req.send().await {
-                Err(e) => Err(EngineError::Unreachable {
-                    url: self.base.clone(),
-                    call,
-                    reason: e.to_string(),
-                }),
-                Ok(resp) => {
-                    let status = resp.status();
-                    let text = resp.text().await;
-                    if status.is_success() {
-                        self.reply(call, text)
-                    } else {
-                        Err(EngineError::Status {
-                            url: self.base.clone(),
-                            call,
-                            status: status.as_u16(),
-                            // The status is the error; an unreadable body only makes the
-                            // message shorter.
-                            body: text.unwrap_or_default(),
-                        })
-                    }
+        };
+        policy
+            .run(call, |_| {
+                self.call_once(call, &method, path, body.as_ref(), timeout)
+            })
+            .await
+    }
+
+    /// One request of [`Engine::call`].
+    async fn call_once(
+        &self,
+        call: &'static str,
+        method: &reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, EngineError> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .timeout(timeout);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        match req.send().await {
+            Err(e) => Err(EngineError::Unreachable {
+                url: self.base.clone(),
+                call,
+                reason: e.to_string(),
+            }),
+            Ok(resp) => {
+                let status = resp.status();
+                let text = resp.text().await;
+                if status.is_success() {
+                    self.reply(call, text)
+                } else {
+                    Err(EngineError::Status {
+                        url: self.base.clone(),
+                        call,
+                        status: status.as_u16(),
+                        // The status is the error; an unreadable body only makes the
+                        // message shorter.
+                        body: text.unwrap_or_default(),
+                    })
                 }
-            };
-            match result {
-                Err(e)
-                    if idempotent
-                        && attempt < self.retries
-                        && (e.is_server_error()
-                            || matches!(e, EngineError::Unreachable { .. })) =>
-                {
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, "engine call failed, retrying");
-                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                }
-                other => return other,
             }
         }
     }
@@ -338,6 +363,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A one-request HTTP server answering `{}`; returns its base URL and the request line.
@@ -355,6 +382,73 @@ mod tests {
             text.lines().next().unwrap_or_default().to_string()
         });
         (url, task)
+    }
+
+    /// An HTTP server answering its requests with `statuses` in order (`{}` as body), then
+    /// 200 `{}`; returns its base URL and the count of requests it got.
+    async fn scripted(statuses: &[u16]) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let (statuses, seen) = (statuses.to_vec(), count.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                if s.read(&mut buf).await.unwrap_or(0) == 0 {
+                    continue;
+                }
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let status = statuses.get(n).copied().unwrap_or(200);
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn idempotent_calls_are_retried_on_retryable_errors() {
+        let (url, count) = scripted(&[503, 502]).await;
+        Engine::new(&url).health().await.unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        // A server error on every attempt: five attempts, then the last error.
+        let (url, count) = scripted(&[500; 10]).await;
+        let err = Engine::new(&url).flush("c").await.unwrap_err();
+        assert!(
+            matches!(err, EngineError::Status { status: 500, .. }),
+            "{err}"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn calls_that_are_not_idempotent_are_not_retried() {
+        let (url, count) = scripted(&[500]).await;
+        let err = Engine::new(&url)
+            .create_index(
+                "c",
+                EngineType::IvfFlat,
+                &json!({"nlist": 16}),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EngineError::Status { status: 500, .. }),
+            "{err}"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        let (url, count) = scripted(&[503]).await;
+        Engine::new(&url)
+            .drop_partition("c", "t")
+            .await
+            .unwrap_err();
+        assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -282,13 +282,13 @@ impl Error {
             // A symbolic link or other non-regular entry in a segment folder: the data is
             // not what Milvus writes, a retry cannot help.
             Error::Copy(crate::segments::CopyError::UnsupportedEntry { .. }) => ErrorKind::BadInput,
+            Error::Engine(e) => e.kind(),
             Error::MetaConnect { .. }
             | Error::Meta { .. }
             | Error::Schema { .. }
             | Error::UnknownEnum { .. }
             | Error::BadRow { .. }
             | Error::Path { .. }
-            | Error::Engine(_)
             | Error::EngineState(_)
             | Error::Copy(_)
             | Error::Batch(_)
