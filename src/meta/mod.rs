@@ -21,6 +21,7 @@ pub use write::{RowOutcome, WriteMode, WriteReport};
 
 use crate::error::{Error, Result};
 use crate::redact;
+use crate::retry::Policy;
 
 /// Which database engine holds the metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,10 @@ pub struct ConnectOptions {
 /// How long milvus-tier's own SQLite connections wait for another writer's lock.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Attempts to connect (within [`ConnectOptions::timeout`] in all) when a connection fails
+/// in a way a retry can help (it breaks off, the server is not up yet).
+pub const CONNECT_ATTEMPTS: u32 = 3;
+
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
@@ -83,7 +88,45 @@ impl MetaDb {
         let target = redact::url(url);
         let no_busy_timeout = backend == Backend::Sqlite && opts.sqlite_no_busy_timeout;
         let busy_timeout = backend == Backend::Sqlite && !opts.sqlite_no_busy_timeout;
-        let pool = AnyPoolOptions::new()
+        // sqlx itself waits for a server that refuses connections (still starting) up to
+        // the timeout; a connection that fails otherwise is tried again, within it too.
+        let policy = Policy::new(
+            Duration::from_millis(250),
+            Duration::from_secs(2),
+            CONNECT_ATTEMPTS,
+        )
+        .with_max_elapsed(opts.timeout);
+        let shown = match backend {
+            Backend::MySql => redact::endpoint(url),
+            Backend::Sqlite => target.clone(),
+        };
+        let shown = &shown;
+        let pool = policy
+            .run("metadata connect", |_| async move {
+                Self::open_pool(url, opts, no_busy_timeout, busy_timeout)
+                    .await
+                    .map_err(|e| Error::MetaConnect {
+                        target: shown.clone(),
+                        reason: connect_reason(&e),
+                    })
+            })
+            .await?;
+        Ok(MetaDb {
+            pool,
+            backend,
+            target,
+            immediate: busy_timeout,
+        })
+    }
+
+    /// One attempt of [`MetaDb::connect_with`]: a pool with one connection open.
+    async fn open_pool(
+        url: &str,
+        opts: &ConnectOptions,
+        no_busy_timeout: bool,
+        busy_timeout: bool,
+    ) -> std::result::Result<AnyPool, sqlx::Error> {
+        AnyPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.timeout)
             .after_connect(move |c, _| {
@@ -101,19 +144,6 @@ impl MetaDb {
             })
             .connect(url)
             .await
-            .map_err(|e| Error::MetaConnect {
-                target: match backend {
-                    Backend::MySql => redact::endpoint(url),
-                    Backend::Sqlite => target.clone(),
-                },
-                reason: connect_reason(&e),
-            })?;
-        Ok(MetaDb {
-            pool,
-            backend,
-            target,
-            immediate: busy_timeout,
-        })
     }
 
     /// The back end in use.
@@ -197,4 +227,53 @@ pub fn rows_digest(tables: &[TableRow], files: &[FileRow]) -> String {
         h.update(b"\n");
     }
     h.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A "database" that accepts connections and closes them at once (a server that is
+    /// restarting, or a proxy in front of it): the count of connections it got.
+    async fn hanging_up() -> (u16, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                drop(s);
+            }
+        });
+        (port, count)
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_breaks_off_is_tried_again_and_the_error_has_no_password() {
+        let (port, count) = hanging_up().await;
+        let url = format!("mysql://tier:s3cret-pw@127.0.0.1:{port}/milvus");
+        let err = MetaDb::connect_with(&url, &ConnectOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::MetaConnect { .. }), "{err}");
+        assert_eq!(err.kind(), crate::error::ErrorKind::Failure);
+        assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+        assert_eq!(count.load(Ordering::SeqCst), CONNECT_ATTEMPTS as usize);
+    }
+
+    #[tokio::test]
+    async fn a_url_of_another_scheme_is_refused_without_a_connection() {
+        let (port, count) = hanging_up().await;
+        let err = MetaDb::connect_with(
+            &format!("postgres://tier@127.0.0.1:{port}/milvus"),
+            &ConnectOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::BadInput, "{err}");
+        assert_eq!(count.load(Ordering::SeqCst), 0);
+    }
 }

@@ -154,24 +154,19 @@ impl MetaDb {
         };
         // Two runs starting at once may race on the first migration; the loser's retry finds
         // it applied.
-        let mut attempt = 0;
-        loop {
-            match migrator.run(&self.pool).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < 3 => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "journal migration raced, retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
-                }
-                Err(e) => {
-                    return Err(Error::meta(
-                        &self.target,
-                        "migrate milvus-tier tables",
-                        e.into(),
-                    ));
-                }
-            }
-        }
+        let policy = crate::retry::Policy::new(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(1),
+            4,
+        );
+        policy
+            .run("journal migration", |_| async move {
+                migrator
+                    .run(&self.pool)
+                    .await
+                    .map_err(|e| Error::meta(&self.target, "migrate milvus-tier tables", e.into()))
+            })
+            .await
     }
 }
 
