@@ -122,6 +122,46 @@ fn multipart_upload_round_trips_and_folder_store_matches() {
         );
         assert_eq!(files_in(&dir.path().join("restored")), ["big"]);
 
+        // A refusal (403 AccessDenied) is not retried, a download or an upload: one request
+        // each, an error naming the object and the refusal, and no file left behind.
+        s3.put_bytes("small", b"small object".to_vec())
+            .await
+            .unwrap();
+        let denied = FaultyProxy::forbidding(moto.port(), 1);
+        let via_denied = Store::open(&config(
+            "s3://store/pre/fix".into(),
+            Some(denied.endpoint()),
+        ))
+        .await
+        .unwrap();
+        let small = dir.path().join("restored/small");
+        let err = via_denied.download("small", &small, 12).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("s3://store/pre/fix/small") && text.contains("403 AccessDenied"),
+            "{text}"
+        );
+        assert_eq!(denied.requests(), 1);
+        let one = dir.path().join("one");
+        std::fs::write(&one, b"x").unwrap();
+        let one_sum = blake3::hash(b"x").to_hex().to_string();
+        let err = via_denied
+            .put_file("one", &one, 1, &one_sum)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("403 AccessDenied"), "{err}");
+        assert_eq!(denied.requests(), 2);
+        assert_eq!(files_in(&dir.path().join("restored")), ["big"]);
+        // Throttled on every request: tried `backup.max_attempts` (2) times.
+        let slow = FaultyProxy::start(moto.port(), 1);
+        let via_slow = Store::open(&config("s3://store/pre/fix".into(), Some(slow.endpoint())))
+            .await
+            .unwrap();
+        let err = via_slow.download("small", &small, 12).await.unwrap_err();
+        assert!(err.to_string().contains("503 SlowDown"), "{err}");
+        assert_eq!(slow.requests(), 2);
+
         // An object of another size than expected is refused, and nothing is left.
         let short = dir.path().join("restored/short");
         let err = s3.download("big", &short, size - 1).await.unwrap_err();

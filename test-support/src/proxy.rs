@@ -1,5 +1,6 @@
 //! A loopback HTTP proxy that spoils every Nth request and forwards the others to an upstream
-//! server: it either answers `503 Slow Down` (as S3 does when throttling) or forwards the
+//! server: it either answers `503 Slow Down` (as S3 does when throttling) or `403
+//! AccessDenied`, or forwards the
 //! request and cuts the response off after its head and a few body bytes (a connection that
 //! breaks mid-transfer). Each connection carries one request (the proxy answers with
 //! `Connection: close`), so requests are counted exactly. Stopped on drop.
@@ -17,6 +18,8 @@ enum Fault {
     SlowDown,
     /// Forward, then pass on only the response head and [`CUT_AFTER`] body bytes.
     Truncate,
+    /// Answer `403 AccessDenied` without forwarding.
+    Forbidden,
 }
 
 /// Body bytes a truncated response keeps.
@@ -42,6 +45,12 @@ impl FaultyProxy {
     /// connection closes.
     pub fn truncating(upstream: u16, every: usize) -> FaultyProxy {
         Self::spawn(upstream, every, Fault::Truncate)
+    }
+
+    /// Answer requests number `every`, `2 × every`, … with `403 AccessDenied` (as S3 does
+    /// for a key without permission), forwarding the others.
+    pub fn forbidding(upstream: u16, every: usize) -> FaultyProxy {
+        Self::spawn(upstream, every, Fault::Forbidden)
     }
 
     fn spawn(upstream: u16, every: usize, fault: Fault) -> FaultyProxy {
@@ -84,7 +93,7 @@ impl FaultyProxy {
         self.seen.load(Ordering::Relaxed)
     }
 
-    /// Requests spoiled so far (answered with 503, or cut short).
+    /// Requests spoiled so far (answered with 503 or 403, or cut short).
     pub fn failed(&self) -> usize {
         self.failed.load(Ordering::Relaxed)
     }
@@ -138,12 +147,23 @@ fn serve(
     }
     let n = seen.fetch_add(1, Ordering::Relaxed) + 1;
     let spoil = n % every == 0;
-    if spoil && fault == Fault::SlowDown {
+    if spoil && fault != Fault::Truncate {
         failed.fetch_add(1, Ordering::Relaxed);
-        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+        let (status, code, message) = if fault == Fault::SlowDown {
+            (
+                "503 Slow Down",
+                "SlowDown",
+                "Please reduce your request rate.",
+            )
+        } else {
+            ("403 Forbidden", "AccessDenied", "Access Denied")
+        };
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        );
         write!(
             client,
-            "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )?;
         client.flush()?;

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use blake3::hazmat::{
     ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_non_root, merge_subtrees_root,
@@ -19,7 +20,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::local::tmp_path;
 use super::{S3Store, blocking, s3_err};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::retry::{Policy, Retryable};
 use crate::segments::writeback;
 
 /// Bytes asked for by one ranged GET: a power of two (one BLAKE3 subtree).
@@ -32,6 +34,35 @@ enum Failure {
     Body(Error),
     Other(Error),
 }
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Body(e) | Failure::Other(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Retryable for Failure {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Failure::Body(e) | Failure::Other(e) => e.kind(),
+        }
+    }
+
+    /// A body that broke off, when its kind is retryable. The request itself was already
+    /// retried by the SDK (its standard mode, `backup.max_attempts` attempts); a size that
+    /// disagrees or a local write that failed is not a transfer to ask for again.
+    fn retryable(&self) -> bool {
+        match self {
+            Failure::Body(e) => e.kind().retryable(),
+            Failure::Other(_) => false,
+        }
+    }
+}
+
+/// Waits before asking again for a range whose body broke off (attempts: `backup.max_attempts`).
+const BODY_RETRY: Policy = Policy::new(Duration::from_millis(200), Duration::from_secs(5), 1);
 
 impl S3Store {
     pub(super) async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -161,19 +192,17 @@ impl S3Store {
         Ok((size, hash.to_hex().to_string()))
     }
 
-    /// Fetch range `i` and write it at its offset, asking again (up to `max_attempts`)
-    /// when the body breaks off. Returns `i` and the range's hasher (its subtree).
+    /// Fetch range `i` and write it at its offset, asking again ([`BODY_RETRY`], up to
+    /// `max_attempts` attempts) when the body breaks off. Returns `i` and the range's hasher (its subtree).
     async fn fetch_range(&self, to: &Download<'_>, i: u64) -> Result<(u64, blake3::Hasher)> {
-        let mut attempt = 1;
-        loop {
-            match self.fetch_once(to, i).await {
-                Ok(h) => return Ok((i, h)),
-                Err(Failure::Body(e)) if attempt < self.max_attempts => {
-                    tracing::warn!(object = %self.name(to.key), range = i, attempt, error = %e, "download broke off; asking again");
-                    attempt += 1;
-                }
-                Err(Failure::Body(e) | Failure::Other(e)) => return Err(e),
-            }
+        let policy = Policy {
+            max_attempts: self.max_attempts,
+            ..BODY_RETRY
+        };
+        let call = format!("GET {} range {i}", self.name(to.key));
+        match policy.run(&call, |_| self.fetch_once(to, i)).await {
+            Ok(h) => Ok((i, h)),
+            Err(Failure::Body(e) | Failure::Other(e)) => Err(e),
         }
     }
 
