@@ -2,8 +2,10 @@
 //! posted with a bot token to a channel or to an incoming webhook.
 //!
 //! Notifying never changes a command's result: a Slack error is logged (without the token
-//! or the webhook's secret path) and the command exits with its own code. A rate-limited
-//! post (HTTP 429) is retried once after Retry-After.
+//! or the webhook's secret path) and the command exits with its own code. A post that failed
+//! in a way a retry can help (rate limited with HTTP 429, a 5xx, Slack unreachable, a
+//! transient API error) is retried once ([`SLACK_RETRY`]), after Retry-After when Slack asks
+//! for it; a refused post (another 4xx, an API error such as `channel_not_found`) is not.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,13 +15,62 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use crate::config::{Config, Secret};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::retry::{Policy, Retryable};
 
 /// Keys that hold secrets and are refused in the TOML file.
 pub const SECRET_KEYS: [&str; 2] = ["slack.bot_token", "slack.webhook_url"];
 
 /// Longest Retry-After honoured before the single retry.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Retry of a Slack post: one, after up to 1 s (or Retry-After).
+pub const SLACK_RETRY: Policy = Policy::new(Duration::from_secs(1), Duration::from_secs(1), 2);
+
+/// Slack API error codes that say Slack failed, not the request (a retry may succeed).
+const TRANSIENT_API_ERRORS: [&str; 4] = [
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// A failed post, as the retry policy sees it.
+struct Failed(SlackClientError);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(&self.0))
+    }
+}
+
+impl Retryable for Failed {
+    /// Rate limits, server errors and transport failures may pass; a request Slack refused
+    /// (another HTTP status, an API error) is refused again.
+    fn kind(&self) -> ErrorKind {
+        match &self.0 {
+            SlackClientError::RateLimitError(_)
+            | SlackClientError::HttpProtocolError(_)
+            | SlackClientError::EndOfStream(_) => ErrorKind::Failure,
+            SlackClientError::HttpError(h) if h.status_code.is_server_error() => ErrorKind::Failure,
+            SlackClientError::ApiError(a) if TRANSIENT_API_ERRORS.contains(&a.code.as_str()) => {
+                ErrorKind::Failure
+            }
+            _ => ErrorKind::BadInput,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match &self.0 {
+            SlackClientError::RateLimitError(rl) => Some(
+                rl.retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(MAX_RETRY_AFTER),
+            ),
+            _ => None,
+        }
+    }
+}
 
 /// The `[slack]` configuration section: a bot token and channel, or an incoming webhook.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -284,55 +335,44 @@ impl Notifier {
         }
     }
 
-    /// Post `notice`; one retry after Retry-After on HTTP 429.
+    /// Post `notice`, retried once ([`SLACK_RETRY`]) when the failure may pass.
     pub async fn send(&self, notice: &Notice) -> std::result::Result<(), NotifyError> {
         let content = SlackMessageContent::new()
             .with_text(notice.text())
             .with_blocks(notice.blocks());
-        let mut retried = false;
-        loop {
-            let result = match &self.target {
-                Target::Bot { token, channel } => {
-                    let token =
-                        SlackApiToken::new(SlackApiTokenValue::new(token.expose().to_string()));
-                    let session = self.client.open_session(&token);
-                    session
-                        .chat_post_message(&SlackApiChatPostMessageRequest::new(
-                            SlackChannelId::new(channel.clone()),
-                            content.clone(),
-                        ))
+        let target = self.target_name();
+        let content = &content;
+        SLACK_RETRY
+            .run(&target, |_| async move {
+                let result = match &self.target {
+                    Target::Bot { token, channel } => {
+                        let token =
+                            SlackApiToken::new(SlackApiTokenValue::new(token.expose().to_string()));
+                        let session = self.client.open_session(&token);
+                        session
+                            .chat_post_message(&SlackApiChatPostMessageRequest::new(
+                                SlackChannelId::new(channel.clone()),
+                                content.clone(),
+                            ))
+                            .await
+                            .map(|_| ())
+                    }
+                    Target::Webhook(url) => self
+                        .client
+                        .post_webhook_message(
+                            url,
+                            &SlackApiPostWebhookMessageRequest::new(content.clone()),
+                        )
                         .await
-                        .map(|_| ())
-                }
-                Target::Webhook(url) => self
-                    .client
-                    .post_webhook_message(
-                        url,
-                        &SlackApiPostWebhookMessageRequest::new(content.clone()),
-                    )
-                    .await
-                    .map(|_| ()),
-            };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(SlackClientError::RateLimitError(rl)) if !retried => {
-                    let wait = rl.retry_after.unwrap_or(Duration::from_secs(1));
-                    tracing::warn!(
-                        target = %self.target_name(),
-                        retry_after_secs = wait.as_secs(),
-                        "Slack rate limit; retrying once"
-                    );
-                    tokio::time::sleep(wait.min(MAX_RETRY_AFTER)).await;
-                    retried = true;
-                }
-                Err(e) => {
-                    return Err(NotifyError {
-                        target: self.target_name(),
-                        reason: describe(&e),
-                    });
-                }
-            }
-        }
+                        .map(|_| ()),
+                };
+                result.map_err(Failed)
+            })
+            .await
+            .map_err(|e| NotifyError {
+                target,
+                reason: e.to_string(),
+            })
     }
 }
 

@@ -442,6 +442,32 @@ async fn rate_limited_once_is_retried_after_retry_after() {
 }
 
 #[tokio::test]
+async fn slack_refusals_are_not_retried_and_server_errors_are_retried_once() {
+    common::init();
+    let slack = SlackServer::start();
+    for n in [
+        Notifier::new(&slack_config(Some(&slack.api_url()), None)).unwrap(),
+        Notifier::new(&slack_config(None, Some(&slack.webhook_url()))).unwrap(),
+    ] {
+        // A refused message (HTTP 400) or an API error: one request, then the error.
+        let before = slack.requests().len();
+        slack.script(&[Reply::BadRequest]);
+        let e = n.send(&notice()).await.unwrap_err();
+        assert!(e.to_string().contains("HTTP 400"), "{e}");
+        assert_eq!(slack.requests().len(), before + 1);
+        slack.script(&[Reply::ApiError("channel_not_found".into())]);
+        n.send(&notice()).await.unwrap_err();
+        assert_eq!(slack.requests().len(), before + 2);
+        // A server error is worth one retry: the notice gets through.
+        slack.script(&[Reply::ServerError]);
+        n.send(&notice()).await.unwrap();
+        let reqs = slack.requests();
+        assert_eq!(reqs.len(), before + 4);
+        assert_eq!(reqs[before + 2].body, reqs[before + 3].body);
+    }
+}
+
+#[tokio::test]
 async fn webhooks_get_the_same_blocks_and_errors_hide_the_secret_path() {
     common::init();
     let mut slack = SlackServer::start();

@@ -1,7 +1,7 @@
 //! A recording Slack endpoint on a random loopback port: answers `chat.postMessage` like
 //! Slack's Web API and anything else like an incoming webhook (`ok`), and records every
 //! request (method, path, headers, JSON body). Replies can be scripted: HTTP 429 with
-//! Retry-After, `{"ok":false,"error":…}`, or HTTP 500. Stopping it makes Slack "down".
+//! Retry-After, `{"ok":false,"error":…}`, HTTP 500 or HTTP 400. Stopping it makes Slack "down".
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -44,6 +44,8 @@ pub enum Reply {
     ApiError(String),
     /// HTTP 500.
     ServerError,
+    /// HTTP 400 (`invalid_payload`, as a webhook refuses a message).
+    BadRequest,
 }
 
 #[derive(Default)]
@@ -189,6 +191,12 @@ fn handle(conn: TcpStream, shared: &Mutex<Shared>) -> std::io::Result<()> {
             String::new(),
             "text/plain",
             "internal_error".to_string(),
+        ),
+        Some(Reply::BadRequest) => (
+            "400 Bad Request",
+            String::new(),
+            "text/plain",
+            "invalid_payload".to_string(),
         ),
         None if api => (
             "200 OK",
