@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::ops::*;
 use milvus_tier::batch::{JobInfo, JobState};
 use milvus_tier::notify::{Level, Notice, Notifier, SlackConfig};
+use test_support::proxy::FaultyProxy;
 use test_support::slack::Reply;
 use test_support::{Moto, SlackServer};
 
@@ -300,6 +301,31 @@ async fn unknown_queue_or_definition_and_a_down_endpoint_are_named() {
         1,
         "{err}"
     );
+}
+
+#[test]
+fn batch_calls_retry_throttling_but_not_a_refusal() {
+    common::init();
+    let dir = tempfile::tempdir().unwrap();
+    // No request gets through either proxy: the upstream port is never reached.
+    let nowhere = test_support::free_port();
+    // 503 on every request: the first Batch call is tried three times (the SDK's standard
+    // retry mode), then the command fails with exit 1.
+    let slow = FaultyProxy::start(nowhere, 1);
+    let config = ops_config(dir.path(), &slow.endpoint(), "");
+    let o = tier(&config, &["submit", "--date", DAY], &[]);
+    let (_, err) = texts(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("503"), "{err}");
+    assert_eq!(slow.requests(), 3, "{err}");
+    // 403 AccessDenied: not retried, one request.
+    let denied = FaultyProxy::forbidding(nowhere, 1);
+    let config = ops_config(dir.path(), &denied.endpoint(), "");
+    let o = tier(&config, &["submit", "--date", DAY], &[]);
+    let (_, err) = texts(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("403"), "{err}");
+    assert_eq!(denied.requests(), 1, "{err}");
 }
 
 #[test]
