@@ -427,6 +427,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_error_status_is_retried_like_any_engine_failure() {
+        // Milvus 1.1.1 answers 400 to failures of its own (a metadata error, say): for an
+        // idempotent call it is worth asking again, and it stays exit 1 (Batch retries).
+        let (url, count) = scripted(&[400]).await;
+        Engine::new(&url).health().await.unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        let (url, _) = scripted(&[400; 10]).await;
+        let err = crate::error::Error::from(Engine::new(&url).compact("c").await.unwrap_err());
+        assert_eq!(err.exit_code(), crate::error::exit::FAILURE, "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_index_type_the_api_cannot_build_is_bad_input_and_sends_nothing() {
+        let (url, count) = scripted(&[]).await;
+        let err = Engine::new(&url)
+            .create_index(
+                "c",
+                EngineType::SptagKdt,
+                &json!({}),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EngineError::UnsupportedIndex(_)), "{err}");
+        let err = crate::error::Error::from(err);
+        assert_eq!(err.exit_code(), crate::error::exit::BAD_INPUT, "{err}");
+        assert_eq!(count.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
     async fn calls_that_are_not_idempotent_are_not_retried() {
         let (url, count) = scripted(&[500]).await;
         let err = Engine::new(&url)
