@@ -19,13 +19,17 @@
 //! - `backup.before_manifest`: after every file of a day is in the backup, before its
 //!   manifest is written.
 //! - `backup.write` (I/O): each write to a `file://` backup target or a restore download.
+//! - `gc.read_folder/<table_id>/<segment_id>` (I/O): gc reading that segment folder.
+//! - `gc.before_remove`: gc, holding its lease, before the fenced check of each removal.
 
 //!
 //! The variable may add an action after a colon: `NAME` or `NAME:abort` aborts,
 //! `NAME:sleep-MS` pauses the thread for MS milliseconds (a test then acts on the paused
 //! run, e.g. stops a database server), `NAME:stop` stops the whole process with SIGSTOP (a
 //! test sees it stopped, acts, then resumes it with SIGCONT: a paused VM), and `NAME:enospc` makes an I/O failpoint
-//! ([`failpoint_io`]) fail with "No space left on device", as a full disk would.
+//! ([`failpoint_io`]) fail with "No space left on device", as a full disk would, and
+//! `NAME:eacces` with "Permission denied", as a folder it may not read would (for every
+//! user, root included, which `chmod` cannot deny).
 
 use std::time::Duration;
 
@@ -39,6 +43,7 @@ enum Action {
     Sleep(Duration),
     Stop,
     NoSpace,
+    Denied,
 }
 
 /// The action armed for `name`, if any.
@@ -54,6 +59,7 @@ fn armed(name: &str) -> Option<Action> {
     match action {
         "abort" => Some(Action::Abort),
         "enospc" => Some(Action::NoSpace),
+        "eacces" => Some(Action::Denied),
         "stop" => Some(Action::Stop),
         a => a
             .strip_prefix("sleep-")
@@ -72,15 +78,19 @@ pub fn failpoint(name: &str) {
         Some(Action::Stop) => unsafe {
             libc::raise(libc::SIGSTOP);
         },
-        Some(Action::NoSpace) | None => {}
+        Some(Action::NoSpace) | Some(Action::Denied) | None => {}
     }
 }
 
-/// Like [`failpoint`], and with the `enospc` action returns the error a full disk gives.
+/// Like [`failpoint`], and with the `enospc` action returns the error a full disk gives,
+/// with `eacces` the error of a file or folder that may not be read.
 pub fn failpoint_io(name: &str) -> std::io::Result<()> {
-    if armed(name) == Some(Action::NoSpace) {
+    match armed(name) {
         // ENOSPC
-        return Err(std::io::Error::from_raw_os_error(28));
+        Some(Action::NoSpace) => return Err(std::io::Error::from_raw_os_error(28)),
+        // EACCES
+        Some(Action::Denied) => return Err(std::io::Error::from_raw_os_error(13)),
+        _ => {}
     }
     failpoint(name);
     Ok(())
