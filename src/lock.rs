@@ -298,7 +298,7 @@ impl Drop for Lease {
 
 /// Whether `holder` (`host:pid:run`) names a process on this host that no longer exists:
 /// its lease can be taken over at once instead of waiting for the TTL.
-fn holder_is_dead(holder: &str) -> bool {
+pub(crate) fn holder_is_dead(holder: &str) -> bool {
     let mut parts = holder.rsplitn(3, ':');
     let (_run, pid, host) = (parts.next(), parts.next(), parts.next());
     match (host, pid.and_then(|p| p.parse::<u32>().ok())) {

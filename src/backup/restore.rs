@@ -348,6 +348,9 @@ async fn repair_day(
             prehashed: Some(Arc::new(downloaded)),
             ..CopyOptions::default()
         };
+        // The repair writes temporary folders gc would remove: its day's lease makes it
+        // visible to gc, and it writes only while no gc runs.
+        crate::backup::gc::wait_until_gc_ends(long, config.lock_wait()).await?;
         // Prove the lease is held right before touching long-term files.
         lease.fence().hold_now().await?;
         segments::copy_segments(&staging, long_storage, &segs, &opts).await?;
@@ -486,6 +489,7 @@ async fn restore_locked(
         progress: None,
         // The staging folder is on long-term's file system: link, do not copy again.
         prehashed: Some(Arc::new(downloaded)),
+        gc_wait: config.lock_wait(),
     })
     .await?;
     tracing::info!(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::backup::gc::{GcOptions, gc};
+use crate::backup::gc::{DRY_RUN, GcOptions, gc};
 use crate::config::Config;
 use crate::error::Result;
 
@@ -40,21 +40,20 @@ pub async fn run(config: &Config, args: &GcArgs) -> Result<i32> {
     for e in &r.in_flight {
         outln!("in flight: {e} (nothing is removed while a run is in flight)");
     }
+    let unknown = || "?".to_string();
     for c in &r.candidates {
         let state = if c.removed {
-            "removed"
-        } else if args.dry_run {
-            "would remove"
-        } else if !r.in_flight.is_empty() {
-            "kept (run in flight)"
+            "removed".to_string()
+        } else if c.kept.as_deref() == Some(DRY_RUN) {
+            "would remove".to_string()
         } else {
-            "kept (within grace period)"
+            format!("kept ({})", c.kept.as_deref().unwrap_or("not removed"))
         };
         outln!(
             "{state:<26} {:?} {:>12} bytes  age {:>7}s  {}{}",
             c.reason,
-            c.bytes,
-            c.age_secs,
+            c.bytes.map_or_else(unknown, |b| b.to_string()),
+            c.age_secs.map_or_else(unknown, |a| a.to_string()),
             c.path.display(),
             if c.rows.is_empty() {
                 String::new()

@@ -427,6 +427,7 @@ async fn run_locked(
         bandwidth,
         progress: Some(meter.callback()),
         prehashed: None,
+        gc_wait: config.lock_wait(),
     })
     .await;
     meter.finish();

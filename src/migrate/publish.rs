@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -69,6 +70,9 @@ pub struct PublishInput<'a> {
     /// Source files already hashed on long-term's file system (a restore's downloads):
     /// linked, not copied.
     pub prehashed: Option<Arc<Prehashed>>,
+    /// How long to wait for a running gc to end before writing folders (then a retryable
+    /// error, nothing written).
+    pub gc_wait: Duration,
 }
 
 /// Names the result rows own in their segment folders.
@@ -133,6 +137,9 @@ pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
     };
     input.journal.put(&entry).await?;
     failpoint("publish.before_copy");
+    // gc removes folders no row references yet. Now that this publish is visible to gc
+    // (its day's lease, its running entry), write only while no gc runs.
+    crate::backup::gc::wait_until_gc_ends(input.long, input.gc_wait).await?;
 
     let opts = CopyOptions {
         concurrency: input.concurrency,
