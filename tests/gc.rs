@@ -468,3 +468,60 @@ async fn publish_does_not_write_while_gc_holds_its_lease() {
     assert_eq!(rows(&long, &tid).await, 1);
     run.release().await.unwrap();
 }
+
+/// Every path under `root`, sorted.
+fn tree(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_does_not_publish_while_gc_holds_its_lease() {
+    use common::cluster::{COLL_LONG, cluster_days};
+    let c = cluster_days(1);
+    c.append_config("lock_wait_secs = 1\n");
+    let day = "2026-11-20";
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let before = tree(&c.storage("long"));
+    let gc = Lease::acquire(&long, GC_LOCK, "elsewhere:1:gc", Duration::from_secs(600))
+        .await
+        .unwrap()
+        .expect("gc lease free");
+    // gc outlives the publish's wait: a retryable error, nothing written to long-term.
+    let (o, json) = c.migrate(&["--date", day]);
+    assert_eq!(o.status.code(), Some(6), "{}{json:#}", stderr(&o));
+    assert_eq!(json["days"][0]["outcome"], "not_ready", "{json:#}");
+    assert!(
+        json["days"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`gc`"),
+        "{json:#}"
+    );
+    assert_eq!(
+        tree(&c.storage("long")),
+        before,
+        "long-term storage written"
+    );
+    assert!(long.partitions(COLL_LONG).await.unwrap().is_empty());
+    let journal = Journal::open(&long).await.unwrap();
+    let publish = journal.get(COLL_LONG, day, Step::Publish).await.unwrap();
+    assert_eq!(publish.map(|e| e.state), Some(State::Failed));
+    // gc ended: the retry publishes the day.
+    gc.release().await.unwrap();
+    let (o, json) = c.migrate(&["--date", day]);
+    assert_eq!(o.status.code(), Some(0), "{}{json:#}", stderr(&o));
+    assert_eq!(json["days"][0]["outcome"], "migrated", "{json:#}");
+    assert_eq!(long.partitions(COLL_LONG).await.unwrap().len(), 1);
+}
