@@ -205,6 +205,64 @@ async fn gc_keeps_and_reports_a_folder_it_cannot_read() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn gc_keeps_a_folder_the_file_system_denies_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = env().await;
+    let unreadable = e.garbage("1999", 100);
+    let other = e.garbage("1998", 10);
+    // gc runs as an unprivileged user: as root, it runs as `nobody` (chmod denies root
+    // nothing). Everything but the denied folder is open to it.
+    // SAFETY: geteuid only reads this process's effective user id.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        for entry in [e.dir.path().to_path_buf()]
+            .into_iter()
+            .chain(tree(e.dir.path()))
+        {
+            let mode = if entry.is_dir() { 0o777 } else { 0o666 };
+            std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_milvus-tier"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_milvus-tier"))
+    };
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MILVUS_TIER_")) {
+        cmd.env_remove(k);
+    }
+    let o = cmd
+        .arg("--config")
+        .arg(&e.config)
+        .args(["gc", "--grace-hours", "0", "--json"])
+        .output()
+        .expect("run gc");
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!(o.status.code(), Some(0), "{}{json:#}", stderr(&o));
+    assert_eq!(
+        std::fs::read(unreadable.join("1999.rv")).ok(),
+        Some(vec![7u8; 100]),
+        "a folder gc may not read was removed: {json:#}"
+    );
+    let c = candidate(&json, &unreadable);
+    assert_eq!(c["removed"], false, "{json:#}");
+    assert!(
+        c["unreadable"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Permission denied"),
+        "{json:#}"
+    );
+    assert!(!other.exists(), "readable garbage removed: {json:#}");
+    assert_eq!(json["removed"], 1, "{json:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn gc_requires_the_long_term_storage_root() {
     let e = env().await;
     let root = e.long_storage();

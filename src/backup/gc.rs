@@ -539,7 +539,7 @@ mod tests {
     }
 
     #[test]
-    fn the_walk_keeps_what_it_cannot_read() {
+    fn the_walk_lists_segment_folders_and_skips_what_is_not_a_folder() {
         let dir = tempfile::tempdir().unwrap();
         let tables = dir.path().join("db/tables");
         std::fs::create_dir_all(tables.join("7/9")).unwrap();
