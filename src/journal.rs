@@ -279,7 +279,8 @@ impl Journal {
 /// and to clean up after a crash.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PublishDetail {
-    /// Digest of the published Tables and TableFiles rows ([`crate::meta::rows_digest`]).
+    /// Digest of the published Tables and TableFiles rows ([`crate::meta::rows_digest`]:
+    /// `v2:<hex>`; a bare hex value was recorded before digests had versions).
     pub rows_digest: String,
     /// Segment folders written to long-term storage, as `table_id/segment_id`.
     pub segments: Vec<String>,
@@ -309,6 +310,34 @@ impl Entry {
     /// The rows digest recorded by a publish entry.
     pub fn detail_rows_digest(&self) -> Result<Option<String>> {
         Ok(self.publish_detail()?.map(|d| d.rows_digest))
+    }
+
+    /// Whether `tables` and `files` are the rows this publish entry recorded: its rows digest
+    /// checked with [`crate::meta::check_rows_digest`], in the encoding the recorded value
+    /// names (a digest from before encodings had versions still matches its rows). `None`
+    /// when the entry records no detail; a digest of no known encoding is an error naming the
+    /// entry.
+    pub fn rows_match(
+        &self,
+        tables: &[crate::meta::TableRow],
+        files: &[crate::meta::FileRow],
+    ) -> Result<Option<bool>> {
+        let Some(recorded) = self.detail_rows_digest()? else {
+            return Ok(None);
+        };
+        match crate::meta::check_rows_digest(&recorded, tables, files) {
+            crate::meta::RowsDigestCheck::Matches(_) => Ok(Some(true)),
+            crate::meta::RowsDigestCheck::Differs { .. } => Ok(Some(false)),
+            crate::meta::RowsDigestCheck::UnknownVersion => Err(Error::Conflict(format!(
+                "journal entry {}/{}/{} (run {}): rows digest `{recorded}` is of no encoding \
+                 this version of milvus-tier reads (written by a newer version?); \
+                 inspect milvus_tier_journal before rerunning",
+                self.collection,
+                self.day,
+                self.step.as_str(),
+                self.run_id
+            ))),
+        }
     }
 
     /// The files recorded by a publish entry.

@@ -6,11 +6,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::meta::{FileRow, TableRow, rows_digest};
+use crate::meta::{FileRow, RowsDigestCheck, TableRow, check_rows_digest, rows_digest};
 use crate::segments::{FileDigest, combined_digest};
 
-/// The only format this version reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this version writes: 2, whose `collection_row_digest` covers the collection
+/// row and whose digests are `v2:<hex>` (see `docs/digests.md`).
+pub const FORMAT_VERSION: u32 = 2;
+/// The formats this version reads: 1 (digests of the legacy encoding, no
+/// `collection_row_digest`: the collection row is covered by no digest) and 2.
+pub const READ_FORMAT_VERSIONS: &[u32] = &[1, 2];
 /// Name of the manifest object in a day's folder.
 pub const MANIFEST: &str = "manifest.json";
 
@@ -76,8 +80,13 @@ pub struct Manifest {
     pub table_files: Vec<FileRow>,
     /// Every file of the day's segment folders.
     pub files: Vec<ManifestFile>,
-    /// Digest of the rows ([`crate::meta::rows_digest`]).
+    /// Digest of the rows ([`crate::meta::rows_digest`]): `tables` and `table_files`, the
+    /// value the journal records for the day.
     pub rows_digest: String,
+    /// Digest of `collection_row` alone ([`crate::meta::rows_digest`] of that one `Tables`
+    /// row). Format 2 has it; format 1 did not, and its collection row is trusted as read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_row_digest: Option<String>,
     /// Digest of the files ([`crate::segments::combined_digest`]).
     pub files_digest: String,
 }
@@ -91,12 +100,14 @@ impl Manifest {
                 reason: format!("not valid JSON (truncated or corrupted?): {e}"),
             })?;
         match value.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == FORMAT_VERSION as u64 => {}
+            Some(v) if READ_FORMAT_VERSIONS.iter().any(|r| u64::from(*r) == v) => {}
             Some(v) => {
+                let reads: Vec<String> = READ_FORMAT_VERSIONS.iter().map(u32::to_string).collect();
                 return Err(Error::Manifest {
                     target: target.to_string(),
                     reason: format!(
-                        "unknown format_version {v} (this version of milvus-tier reads {FORMAT_VERSION})"
+                        "unknown format_version {v} (this version of milvus-tier reads {})",
+                        reads.join(", ")
                     ),
                 });
             }
@@ -115,8 +126,10 @@ impl Manifest {
 
     /// Refuse a manifest backup did not write as it is: a file `path` other than
     /// `files/<table_id>/<segment_id>/<name>` of plain names (`..` or an absolute path would
-    /// read outside the day's folder), or rows and files that do not match `rows_digest`
-    /// and `files_digest` (computed as backup computes them).
+    /// read outside the day's folder), rows, collection row or files that do not match
+    /// `rows_digest`, `collection_row_digest` and `files_digest` (each recomputed in the
+    /// encoding the recorded value names), or a format 2 manifest without
+    /// `collection_row_digest`.
     pub fn check_integrity(&self, target: &str) -> Result<()> {
         let bad = |reason: String| Error::Manifest {
             target: target.to_string(),
@@ -133,12 +146,29 @@ impl Manifest {
                 )));
             }
         }
-        let rows = rows_digest(&self.tables, &self.table_files);
-        if rows != self.rows_digest {
-            return Err(bad(format!(
-                "rows_digest {} does not match its rows (they hash to {rows}): the manifest was changed after backup wrote it",
-                self.rows_digest
-            )));
+        check_digest(
+            "rows_digest",
+            &self.rows_digest,
+            &self.tables,
+            &self.table_files,
+        )
+        .map_err(bad)?;
+        match &self.collection_row_digest {
+            Some(d) => check_digest(
+                "collection_row_digest",
+                d,
+                std::slice::from_ref(&self.collection_row),
+                &[],
+            )
+            .map_err(bad)?,
+            None if self.format_version >= 2 => {
+                return Err(bad(format!(
+                    "format_version {} has no collection_row_digest: the manifest was changed after backup wrote it",
+                    self.format_version
+                )));
+            }
+            // Format 1 covered the collection row by no digest.
+            None => {}
         }
         let files = combined_digest(&self.file_digests());
         if files != self.files_digest {
@@ -148,6 +178,19 @@ impl Manifest {
             )));
         }
         Ok(())
+    }
+
+    /// The digests of a new manifest of these rows: `rows_digest` of the day's rows and
+    /// `collection_row_digest` of the collection row, both in the current encoding.
+    pub fn rows_digests(
+        collection_row: &TableRow,
+        tables: &[TableRow],
+        table_files: &[FileRow],
+    ) -> (String, String) {
+        (
+            rows_digest(tables, table_files),
+            rows_digest(std::slice::from_ref(collection_row), &[]),
+        )
     }
 
     /// The listed files as digests.
@@ -169,5 +212,95 @@ impl Manifest {
         let mut b = serde_json::to_vec_pretty(self).expect("manifest serializes");
         b.push(b'\n');
         b
+    }
+}
+
+/// Check one recorded rows digest of the manifest (named `field`) against its rows.
+fn check_digest(
+    field: &str,
+    recorded: &str,
+    tables: &[TableRow],
+    files: &[FileRow],
+) -> std::result::Result<(), String> {
+    match check_rows_digest(recorded, tables, files) {
+        RowsDigestCheck::Matches(_) => Ok(()),
+        RowsDigestCheck::Differs {
+            version,
+            recomputed,
+        } => Err(format!(
+            "{field} {recorded} does not match its rows (in the {} encoding the value names, they hash to {recomputed}): the manifest was changed after backup wrote it",
+            version.name()
+        )),
+        RowsDigestCheck::UnknownVersion => Err(format!(
+            "{field} `{recorded}` is of no digest encoding this version of milvus-tier reads (written by a newer version, or changed after backup wrote it)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::RowsDigestVersion;
+
+    /// A manifest as milvus-tier wrote it before digests had versions (format 1, rows
+    /// digest of the legacy encoding, no collection_row_digest).
+    const FORMAT1: &str = include_str!("testdata/manifest-format1.json");
+    /// The documented example, as this version writes one.
+    const EXAMPLE: &str = include_str!("../../docs/backup-manifest-example.json");
+
+    fn refused(m: &Manifest) -> String {
+        m.check_integrity("m").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_format1_manifest_with_a_legacy_digest_still_checks() {
+        let m = Manifest::parse(FORMAT1.as_bytes(), "m").unwrap();
+        assert_eq!(m.format_version, 1);
+        assert_eq!(
+            RowsDigestVersion::of(&m.rows_digest),
+            Some(RowsDigestVersion::Legacy)
+        );
+        assert_eq!(m.collection_row_digest, None);
+        m.check_integrity("m").unwrap();
+        // Its rows are still checked, in the legacy encoding.
+        let mut bad = m.clone();
+        bad.table_files[0].row_count += 1;
+        let err = refused(&bad);
+        assert!(
+            err.contains("rows_digest 1b7d168e") && err.contains("legacy encoding"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_example_is_a_current_manifest_and_covers_its_collection_row() {
+        let m = Manifest::parse(EXAMPLE.as_bytes(), "m").unwrap();
+        assert_eq!(m.format_version, FORMAT_VERSION);
+        m.check_integrity("m").unwrap();
+        let (rows, coll) = Manifest::rows_digests(&m.collection_row, &m.tables, &m.table_files);
+        assert_eq!(
+            (&rows, Some(&coll)),
+            (&m.rows_digest, m.collection_row_digest.as_ref())
+        );
+        assert!(rows.starts_with("v2:") && coll.starts_with("v2:"));
+        // The same day's rows as the format 1 manifest (written from the same long-term).
+        let old = Manifest::parse(FORMAT1.as_bytes(), "m").unwrap();
+        assert_eq!((&old.tables, &old.table_files), (&m.tables, &m.table_files));
+
+        let mut bad = m.clone();
+        bad.collection_row.dimension += 1;
+        let err = refused(&bad);
+        assert!(err.contains("collection_row_digest v2:"), "{err}");
+        let mut bad = m.clone();
+        bad.collection_row_digest = None;
+        let err = refused(&bad);
+        assert!(
+            err.contains("format_version 2 has no collection_row_digest"),
+            "{err}"
+        );
+        let mut bad = m.clone();
+        bad.rows_digest = format!("v9:{}", &m.rows_digest[3..]);
+        let err = refused(&bad);
+        assert!(err.contains("rows_digest `v9:"), "{err}");
     }
 }

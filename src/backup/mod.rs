@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
 use crate::journal::{Journal, State, Step};
-use crate::meta::{FileRow, FileType, MetaDb, TableRow, TableState, rows_digest};
+use crate::meta::{FileRow, FileType, MetaDb, TableRow, TableState};
 use crate::migrate::publish::result_filter;
 use crate::migrate::stage::segments_of;
 use crate::segments::{self, FileDigest};
@@ -241,6 +241,8 @@ pub async fn backup_day(input: &BackupInput<'_>) -> Result<BackupReport> {
 
     failpoint("backup.before_manifest");
     let digest = segments::combined_digest(&digests);
+    let (rows_digest, collection_row_digest) =
+        Manifest::rows_digests(&day.collection_row, &day.tables, &day.files);
     let manifest = Manifest {
         format_version: manifest::FORMAT_VERSION,
         tool: env!("CARGO_PKG_NAME").to_string(),
@@ -248,7 +250,8 @@ pub async fn backup_day(input: &BackupInput<'_>) -> Result<BackupReport> {
         created_at: chrono::Utc::now(),
         collection: input.collection.to_string(),
         day: input.day.to_string(),
-        rows_digest: rows_digest(&day.tables, &day.files),
+        rows_digest,
+        collection_row_digest: Some(collection_row_digest),
         files_digest: digest.clone(),
         collection_row: day.collection_row.clone(),
         tables: day.tables.clone(),

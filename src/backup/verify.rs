@@ -17,7 +17,7 @@ use crate::config::{Config, Tier};
 use crate::day::{Day, TagFormat};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, State, Step};
-use crate::meta::{FileType, MetaDb, TableState, rows_digest};
+use crate::meta::{FileType, MetaDb, TableState};
 use crate::migrate::{self, plan::INPUT_TYPES, plan::raw_names};
 use crate::segments::{FileDigest, SegmentRef, segment_dir};
 
@@ -167,8 +167,7 @@ impl Verifier {
             _ => Vec::new(),
         };
         if let Some(p) = &publish
-            && p.detail_rows_digest()?
-                .is_some_and(|d| d != rows_digest(&pd.tables, &pd.files))
+            && p.rows_match(&pd.tables, &pd.files)? == Some(false)
         {
             v.findings.push(Finding {
                 kind: "rows_changed",

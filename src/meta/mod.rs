@@ -4,6 +4,7 @@
 //! no SQL text is built from values. Milvus's own tables are only read and written row
 //! by row, never altered (Milvus refuses to start if their columns differ).
 
+mod digest;
 mod query;
 pub mod schema;
 mod summary;
@@ -15,6 +16,10 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Transaction};
 
+pub use digest::{
+    ROWS_DIGEST_PREFIX, RowsDigestCheck, RowsDigestVersion, Value as DigestValue,
+    check_rows_digest, encode_row, file_columns, rows_digest, table_columns,
+};
 pub use summary::{DaySummary, PartitionSummary, Totals, TypeTotals};
 pub use types::{EngineType, FileRow, FileType, MetricType, MilvusDate, TableRow, TableState};
 pub use write::{RowOutcome, WriteMode, WriteReport};
@@ -208,25 +213,6 @@ fn connect_reason(e: &sqlx::Error) -> String {
         sqlx::Error::PoolTimedOut => "timed out".to_string(),
         other => other.to_string(),
     }
-}
-
-/// A BLAKE3 digest of rows' content (every column but the local `id`), independent of order:
-/// what the journal records for published rows and compares on rerun.
-pub fn rows_digest(tables: &[TableRow], files: &[FileRow]) -> String {
-    let mut lines: Vec<String> = tables
-        .iter()
-        .map(|t| serde_json::to_string(&TableRow { id: 0, ..t.clone() }).expect("row serializes"))
-        .chain(files.iter().map(|f| {
-            serde_json::to_string(&FileRow { id: 0, ..f.clone() }).expect("row serializes")
-        }))
-        .collect();
-    lines.sort();
-    let mut h = blake3::Hasher::new();
-    for l in &lines {
-        h.update(l.as_bytes());
-        h.update(b"\n");
-    }
-    h.finalize().to_hex().to_string()
 }
 
 #[cfg(test)]

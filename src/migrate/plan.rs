@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::day::Day;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, State, Step};
-use crate::meta::{FileRow, FileType, MetaDb, TableRow, TableState, rows_digest};
+use crate::meta::{FileRow, FileType, MetaDb, TableRow, TableState};
 
 /// Input file types: what the local engine needs to rebuild the day.
 pub const INPUT_TYPES: &[FileType] = &[FileType::Raw, FileType::ToIndex, FileType::Backup];
@@ -43,7 +43,8 @@ pub enum LongTermState {
     Empty,
     /// Exactly this day's published result (journal and rows agree): nothing to do.
     Done {
-        /// Digest of the published rows.
+        /// Digest of the published rows, as the journal recorded it (`v2:<hex>`, or bare hex
+        /// when recorded before digests had versions).
         rows_digest: String,
         /// Digest of the published files.
         files_digest: String,
@@ -577,17 +578,16 @@ async fn long_term_state(
         }
         return Ok(LongTermState::Empty);
     }
-    let digest = rows_digest(&tables, &files);
     if let Some(p) = publish.filter(|p| p.state == State::Done) {
         let want_tables: Vec<TableRow> = partitions.iter().map(|p| p.target.clone()).collect();
         let tables_match = tables.len() == want_tables.len()
             && want_tables
                 .iter()
                 .all(|w| tables.iter().any(|t| t.same_content(w)));
-        if p.detail_rows_digest()? == Some(digest.clone()) && tables_match {
+        if p.rows_match(&tables, &files)? == Some(true) && tables_match {
             check_published_files(input.long_storage, &p)?;
             return Ok(LongTermState::Done {
-                rows_digest: digest,
+                rows_digest: p.detail_rows_digest()?.unwrap_or_default(),
                 files_digest: p.checksum_digest.clone(),
             });
         }
