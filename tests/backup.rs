@@ -166,7 +166,12 @@ async fn disaster_recovery_drill_restores_three_days_from_s3_and_verify_finds_ea
     .await;
     let m: Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(m["format_version"], 2);
-    assert!(m["collection_row_digest"].as_str().unwrap().starts_with("v2:"));
+    assert!(
+        m["collection_row_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("v2:")
+    );
     assert_eq!(m["collection_row"]["table_id"], COLL_LONG);
     for f in m["files"].as_array().unwrap() {
         let rel = format!(

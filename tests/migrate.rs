@@ -543,3 +543,123 @@ async fn a_journal_detail_that_does_not_parse_is_an_error_naming_the_entry() {
         );
     }
 }
+
+/// The day's publish entry's detail, as the journal holds it.
+async fn publish_detail(long: &MetaDb) -> String {
+    milvus_tier::journal::Journal::open(long)
+        .await
+        .unwrap()
+        .get(COLL_LONG, "2026-11-20", milvus_tier::journal::Step::Publish)
+        .await
+        .unwrap()
+        .unwrap()
+        .detail
+        .unwrap()
+}
+
+/// The publish entry's rows digest, and the day's long-term rows (as verify reads them).
+async fn recorded_rows_digest(
+    long: &MetaDb,
+) -> (
+    String,
+    Vec<milvus_tier::meta::TableRow>,
+    Vec<milvus_tier::meta::FileRow>,
+) {
+    let detail = publish_detail(long).await;
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    let day = milvus_tier::backup::PublishedDay::read(long, COLL_LONG, "day_2026-11-20")
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        detail["rows_digest"].as_str().unwrap().to_string(),
+        day.tables,
+        day.files,
+    )
+}
+
+/// Replace the rows digest recorded by the day's publish entry.
+async fn set_recorded_rows_digest(long: &MetaDb, digest: &str) {
+    let detail = publish_detail(long).await;
+    let mut detail: Value = serde_json::from_str(&detail).unwrap();
+    detail["rows_digest"] = digest.into();
+    let done = sqlx::query(
+        "UPDATE milvus_tier_journal SET detail = ? WHERE collection = ? AND day = ? AND step = 'publish'",
+    )
+    .bind(detail.to_string())
+    .bind(COLL_LONG)
+    .bind("2026-11-20")
+    .execute(long.pool())
+    .await
+    .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+}
+
+/// A day published before rows digests had versions holds a bare hex digest of the legacy
+/// encoding in its journal entry: verify still passes and a rerun is a no-op, not a
+/// conflict. A legacy digest of other rows is still a difference.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_entry_with_a_legacy_rows_digest_still_verifies_and_reruns_as_a_no_op() {
+    use milvus_tier::meta::RowsDigestVersion;
+    let c = cluster();
+    let (o, json) = c.migrate(&["--date", "2026-11-20"]);
+    assert!(o.status.success(), "{json:#}");
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let (recorded, tables, files) = recorded_rows_digest(&long).await;
+    // Publish records the current encoding, the digest of the long-term rows.
+    assert_eq!(recorded, RowsDigestVersion::V2.digest(&tables, &files));
+    assert!(recorded.starts_with("v2:"), "{recorded}");
+
+    // As milvus-tier recorded it before versions: bare hex of the legacy encoding.
+    let legacy = RowsDigestVersion::Legacy.digest(&tables, &files);
+    assert_eq!(
+        RowsDigestVersion::of(&legacy),
+        Some(RowsDigestVersion::Legacy)
+    );
+    set_recorded_rows_digest(&long, &legacy).await;
+    let (o, json) = c.run("verify", &["--date", "2026-11-20"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{json:#}");
+    assert_eq!(json["ok"], true, "{json:#}");
+    let before = long
+        .files(
+            &tables
+                .iter()
+                .map(|t| t.table_id.clone())
+                .collect::<Vec<_>>(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let (o, json) = c.migrate(&["--date", "2026-11-20"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json["days"][0]["outcome"], "already_done", "{json:#}");
+    let after = long
+        .files(
+            &tables
+                .iter()
+                .map(|t| t.table_id.clone())
+                .collect::<Vec<_>>(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(before, after, "no row touched");
+    let (still, _, _) = recorded_rows_digest(&long).await;
+    assert_eq!(still, legacy, "the recorded entry is left as it was");
+
+    // A legacy digest of other rows (one row count changed) does not match.
+    let mut other = files.clone();
+    other[0].row_count += 1;
+    set_recorded_rows_digest(&long, &RowsDigestVersion::Legacy.digest(&tables, &other)).await;
+    let (o, json) = c.run("verify", &["--date", "2026-11-20"], &[]);
+    assert_eq!(o.status.code(), Some(5), "{json:#}");
+    assert!(json.to_string().contains("rows_changed"), "{json:#}");
+    let (o, json) = c.migrate(&["--date", "2026-11-20"]);
+    assert_eq!(o.status.code(), Some(5), "{json:#}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not this day's recorded result"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    long.close().await;
+}

@@ -201,3 +201,75 @@ async fn restore_repairs_missing_and_changed_long_term_files() {
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
 }
+
+/// The collection row of a manifest is covered by `collection_row_digest`: restore into an
+/// empty long-term, which creates the collection from that row, refuses a manifest whose
+/// collection row was changed (or whose digest was removed) and writes nothing. A manifest
+/// written before digests had versions (format 1: legacy rows digest, no collection row
+/// digest) still restores, verifies and reruns as a no-op.
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_refuses_a_tampered_collection_row_and_reads_a_legacy_manifest() {
+    use milvus_tier::meta::{FileRow, RowsDigestVersion, TableRow};
+    let c = cluster_days(1);
+    let day_dir = migrated(&c);
+    let original = read_manifest(&day_dir);
+    let manifest_path = day_dir.join("manifest.json").display().to_string();
+    assert_eq!(original["format_version"], 2);
+    wipe_long_term(&c).await;
+
+    // The collection row's dimension edited: restore would create a collection of another
+    // dimension than the day's vectors.
+    let mut m = original.clone();
+    let dim = m["collection_row"]["dimension"].as_i64().unwrap();
+    m["collection_row"]["dimension"] = (dim * 2).into();
+    refused(&c, &day_dir, &m, &[&manifest_path, "collection_row_digest"]).await;
+    // ... and with its digest removed as well.
+    m.as_object_mut().unwrap().remove("collection_row_digest");
+    refused(
+        &c,
+        &day_dir,
+        &m,
+        &[&manifest_path, "has no collection_row_digest"],
+    )
+    .await;
+
+    // The same day as a format 1 manifest: legacy rows digest, no collection row digest.
+    let mut legacy = original.clone();
+    let tables: Vec<TableRow> = serde_json::from_value(original["tables"].clone()).unwrap();
+    let files: Vec<FileRow> = serde_json::from_value(original["table_files"].clone()).unwrap();
+    legacy["format_version"] = 1.into();
+    legacy["rows_digest"] = RowsDigestVersion::Legacy.digest(&tables, &files).into();
+    legacy
+        .as_object_mut()
+        .unwrap()
+        .remove("collection_row_digest");
+    // A format 1 manifest is still checked against its rows, in the legacy encoding.
+    let mut bad = legacy.clone();
+    let rc = bad["table_files"][0]["row_count"].as_i64().unwrap();
+    bad["table_files"][0]["row_count"] = (rc + 1).into();
+    refused(
+        &c,
+        &day_dir,
+        &bad,
+        &[&manifest_path, "rows_digest", "legacy"],
+    )
+    .await;
+
+    write_manifest(&day_dir, &legacy);
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "restored", "{json:#}");
+    assert_eq!(json["days"][0]["created_collection"], true, "{json:#}");
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let coll = long.collection(COLL_LONG).await.unwrap().unwrap();
+    assert_eq!(coll.dimension, dim);
+    long.close().await;
+    let (o, json) = c.run("verify", &["--date", D1, "--deep"], &[]);
+    ok(&o, &json);
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "identical", "{json:#}");
+    let (o, json) = c.migrate(&["--date", D1]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "already_done", "{json:#}");
+}
