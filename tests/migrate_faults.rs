@@ -349,36 +349,46 @@ async fn assert_full_disk_refused(c: &Cluster, env: &[(&str, &str)]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn long_term_db_stopped_mid_publish_rolls_back_and_rerun_completes() {
     let mut c = cluster();
-    // Pause inside the publish transaction (rows inserted, not committed), stop the
-    // long-term server there, and let the run go on.
-    let child = c
+    // Stop the run inside the publish transaction (rows inserted, not committed: the
+    // failpoint stops the process with SIGSTOP there), stop the long-term server, and let
+    // the run go on.
+    let mut child = c
         .command("migrate")
         .args(["--date", DAY, "--json"])
-        .env("MILVUS_TIER_FAILPOINT", "publish.before_commit:sleep-4000")
+        .env("MILVUS_TIER_FAILPOINT", "publish.before_commit:stop")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let tables = c.storage("long").join("db/tables");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let published_folders = || {
-        std::fs::read_dir(&tables).into_iter().flatten().any(|t| {
-            std::fs::read_dir(t.unwrap().path())
-                .into_iter()
-                .flatten()
-                .any(|s| !s.unwrap().file_name().to_string_lossy().starts_with('.'))
-        })
-    };
-    while !published_folders() {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while process_state(child.id()) != Some('T') {
+        if let Some(st) = child.try_wait().unwrap() {
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "the run ended ({st}) before the publish commit: {}",
+                text(&o)
+            );
+        }
         assert!(
             Instant::now() < deadline,
-            "publish never copied its folders"
+            "the run never reached the publish commit"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The folders are renamed just before the transaction; give it time to insert.
-    std::thread::sleep(Duration::from_millis(1000));
+    // The transaction holds the day's rows: the server has them, uncommitted.
+    assert_ne!(
+        c.servers[1]
+            .sql("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0")
+            .trim(),
+        "0",
+        "the paused run has an open transaction with rows"
+    );
     c.servers[1].kill();
+    // SAFETY: kill sends a signal to a child this test started.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGCONT) },
+        0
+    );
     let o = child.wait_with_output().unwrap();
     let all = text(&o);
     assert_eq!(o.status.code(), Some(1), "{all}");
@@ -395,6 +405,13 @@ async fn long_term_db_stopped_mid_publish_rolls_back_and_rerun_completes() {
     let (o, report) = c.migrate(&["--date", DAY]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(report["days"][0]["outcome"], "already_done", "{report}");
+}
+
+/// The process state letter from /proc (`T` = stopped).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
 }
 
 /// After the crash the uncommitted rows are gone (the folders may remain until the rerun).

@@ -7,6 +7,7 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
 use super::fsio::{self, Shared};
+use super::throttle::{Clock, SystemClock, Throttle};
 use super::{
     CopyError, CopyOptions, CopyReport, Existing, FileDigest, SegmentRef, list_dir_files,
     normalize, segment_dir,
@@ -43,12 +44,26 @@ pub async fn copy_segments(
     segments: &[SegmentRef],
     opts: &CopyOptions,
 ) -> Result<CopyReport, CopyError> {
+    copy_segments_on(src_root, dst_root, segments, opts, Arc::new(SystemClock)).await
+}
+
+/// [`copy_segments`] with the bandwidth cap keeping time on `clock`.
+pub(super) async fn copy_segments_on(
+    src_root: &Path,
+    dst_root: &Path,
+    segments: &[SegmentRef],
+    opts: &CopyOptions,
+    clock: Arc<dyn Clock>,
+) -> Result<CopyReport, CopyError> {
     let segs = normalize(src_root, segments)?;
     let concurrency = opts.concurrency.max(1);
     let run = Run {
         shared: Arc::new(Shared {
             progress: opts.progress.clone(),
-            ..Shared::new(opts.bandwidth_bytes_per_s, opts.fsync)
+            throttle: opts
+                .bandwidth_bytes_per_s
+                .map(|rate| Throttle::with_clock(rate, clock)),
+            ..Shared::new(None, opts.fsync)
         }),
         permits: Arc::new(Semaphore::new(concurrency)),
         concurrency,

@@ -3,8 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
+use super::throttle::sim::SimClock;
 use super::*;
 
 /// Deterministic pseudo-random bytes.
@@ -292,29 +292,36 @@ async fn bandwidth_cap_within_ten_percent() {
         bandwidth_bytes_per_s: Some(4 << 20),
         ..opts()
     };
-    let start = Instant::now();
-    let report = copy_segments(src.path(), dst.path(), &segs, &o)
+    // The cap keeps time on a simulated clock: what it makes the readers wait is the time
+    // the copy would take, however loaded the machine is.
+    let clock = Arc::new(SimClock::default());
+    let report = super::copy::copy_segments_on(src.path(), dst.path(), &segs, &o, clock.clone())
         .await
         .unwrap();
-    let secs = start.elapsed().as_secs_f64();
     assert_eq!(report.bytes_copied, 8 << 20);
+    let secs = clock.elapsed().as_secs_f64();
     assert!(
         (1.8..=2.2).contains(&secs),
-        "8 MiB at 4 MiB/s took {secs:.3} s"
+        "8 MiB at 4 MiB/s waited {secs:.3} s"
     );
+    // In steps of about 1/16 s (a 256 KiB chunk), not one big wait.
+    let sleeps = clock.sleeps();
+    assert!(sleeps.len() >= 16, "{} sleeps", sleeps.len());
+    assert!(sleeps.iter().all(|d| d.as_secs_f64() <= 0.5), "{sleeps:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uncapped_copy_is_fast() {
+async fn uncapped_copy_never_waits() {
     let (src, segs) = eight_mib();
     let dst = tempfile::tempdir().unwrap();
-    let start = Instant::now();
-    let report = copy_segments(src.path(), dst.path(), &segs, &opts())
-        .await
-        .unwrap();
-    let secs = start.elapsed().as_secs_f64();
+    let clock = Arc::new(SimClock::default());
+    let report =
+        super::copy::copy_segments_on(src.path(), dst.path(), &segs, &opts(), clock.clone())
+            .await
+            .unwrap();
     assert_eq!(report.bytes_copied, 8 << 20);
-    assert!(secs < 0.5, "uncapped 8 MiB took {secs:.3} s");
+    assert!(clock.sleeps().is_empty(), "an uncapped copy asked to wait");
+    assert_eq!(clock.elapsed(), std::time::Duration::ZERO);
 }
 
 #[tokio::test]

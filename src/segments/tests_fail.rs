@@ -6,7 +6,11 @@ use std::io::Cursor;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use super::throttle::sim::SimClock;
 
 use super::fsio::{Shared, stream};
 use super::tests::{data, opts, source, tree, write_seg};
@@ -163,29 +167,35 @@ async fn source_truncated_mid_copy_fails_and_cleans_up() {
     );
     let big = segment_dir(src.path(), &seg).join("1.rv");
     let dst = tempfile::tempdir().unwrap();
-    // 1 MiB at 1 MiB/s takes 1 s; cut the file to 1000 bytes after 200 ms.
+    // 1 MiB at 1 MiB/s is read in 64 KiB chunks with a (simulated) wait of 1/16 s after
+    // each: the file is cut to 1000 bytes during the first such wait, once 64 KiB of it
+    // were read (the 10-byte file waits far less).
     let o = CopyOptions {
         bandwidth_bytes_per_s: Some(1 << 20),
         fsync: true,
         progress: None,
         ..opts()
     };
-    let cutter = {
+    let cut = {
         let big = big.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(200));
-            fs::OpenOptions::new()
-                .write(true)
-                .open(&big)
-                .unwrap()
-                .set_len(1000)
-                .unwrap();
-        })
+        let done = std::sync::atomic::AtomicBool::new(false);
+        move |wait: Duration| {
+            if wait >= Duration::from_millis(60) && !done.swap(true, Ordering::SeqCst) {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&big)
+                    .unwrap()
+                    .set_len(1000)
+                    .unwrap();
+            }
+        }
     };
-    let err = copy_segments(src.path(), dst.path(), &[seg], &o)
+    let clock = Arc::new(SimClock::with_hook(cut));
+    let err = super::copy::copy_segments_on(src.path(), dst.path(), &[seg], &o, clock.clone())
         .await
         .unwrap_err();
-    cutter.join().unwrap();
+    assert!(!clock.sleeps().is_empty(), "the copy never waited");
+    assert_eq!(fs::metadata(&big).unwrap().len(), 1000, "the file was cut");
     assert!(
         matches!(&err, CopyError::SizeChanged { path, expected, .. } if *path == big && *expected == big_len as u64),
         "{err:?}"
