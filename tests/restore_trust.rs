@@ -273,3 +273,132 @@ async fn restore_refuses_a_tampered_collection_row_and_reads_a_legacy_manifest()
     ok(&o, &json);
     assert_eq!(json["days"][0]["outcome"], "already_done", "{json:#}");
 }
+
+/// Staging folders of restores under long-term storage.
+fn staging_folders(c: &Cluster) -> Vec<String> {
+    std::fs::read_dir(c.storage("long"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".milvus-tier-restore-"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_to_a_collection_with_another_index_is_refused_or_takes_its_index() {
+    use milvus_tier::meta::{EngineType, FileType, TableRow, WriteMode};
+    let c = cluster_days(1);
+    let _day_dir = migrated(&c);
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let src = long.collection(COLL_LONG).await.unwrap().unwrap();
+    let built = long
+        .files(
+            &long
+                .partitions(COLL_LONG)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.table_id)
+                .collect::<Vec<_>>(),
+            &[FileType::Index],
+        )
+        .await
+        .unwrap();
+    assert!(!built.is_empty(), "the day has built index files");
+    long.close().await;
+    wipe_long_term(&c).await;
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    let other_type = if src.engine_type == EngineType::IvfFlat {
+        EngineType::IvfSq8
+    } else {
+        EngineType::IvfFlat
+    };
+    let collections = [
+        TableRow {
+            id: 0,
+            table_id: "other_index".into(),
+            engine_type: other_type,
+            index_params: r#"{"nlist":16}"#.into(),
+            ..src.clone()
+        },
+        TableRow {
+            id: 0,
+            table_id: "other_dim".into(),
+            dimension: src.dimension * 2,
+            ..src.clone()
+        },
+        TableRow {
+            id: 0,
+            table_id: "same_index".into(),
+            index_file_size: src.index_file_size * 2,
+            flush_lsn: src.flush_lsn + 5,
+            ..src.clone()
+        },
+    ];
+    let w = long
+        .write_rows(&collections, &[], WriteMode::InsertIfAbsent)
+        .await
+        .unwrap();
+    assert!(w.committed);
+
+    // Index files built as one index type are not files of another: refused, naming both
+    // collections and the field; nothing written.
+    for (target, field) in [("other_index", "engine_type"), ("other_dim", "dimension")] {
+        for dry in [true, false] {
+            let mut args = vec!["--date", D1, "--to-collection", target];
+            if dry {
+                args.push("--dry-run");
+            }
+            let (o, json) = c.run("restore", &args, &[]);
+            let err = stderr(&o);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{target} dry={dry}: {err}\n{json:#}"
+            );
+            assert!(
+                err.contains(&format!("`{target}`"))
+                    && err.contains(&format!("`{COLL_LONG}`"))
+                    && err.contains(field),
+                "{target}: names both collections and {field}: {err}"
+            );
+            assert!(
+                long.partitions(target).await.unwrap().is_empty(),
+                "{target}"
+            );
+            assert_eq!(
+                c.servers[1]
+                    .sql("SELECT COUNT(*) FROM milvus.TableFiles")
+                    .trim(),
+                "0",
+                "{target}: no file rows"
+            );
+            assert_eq!(staging_folders(&c), Vec::<String>::new(), "{target}");
+        }
+    }
+
+    // The same index (other index_file_size and flush_lsn): the partitions become the
+    // target's, as migrate writes them for the long-term collection.
+    let (o, json) = c.run(
+        "restore",
+        &["--date", D1, "--to-collection", "same_index"],
+        &[],
+    );
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "restored", "{json:#}");
+    let parts = long.partitions("same_index").await.unwrap();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    let want = &collections[2];
+    assert_eq!(parts[0].owner_table, "same_index");
+    assert_eq!(parts[0].index_file_size, want.index_file_size);
+    assert_eq!(parts[0].flush_lsn, want.flush_lsn);
+    assert_eq!(parts[0].engine_type, want.engine_type);
+    assert_eq!(parts[0].index_params, want.index_params);
+    // A rerun finds exactly these rows: a no-op.
+    let (o, json) = c.run(
+        "restore",
+        &["--date", D1, "--to-collection", "same_index"],
+        &[],
+    );
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "identical", "{json:#}");
+}
