@@ -299,6 +299,27 @@ async fn a_day_that_grows_after_its_plan_is_not_published() {
         long.partitions(COLL_LONG).await.unwrap().is_empty(),
         "nothing of the day published"
     );
+    // status says the day is waiting to be retried, not that its run failed.
+    let (_, st) = c.run("status", &["--date", DAY], &[]);
+    let d = &st["days"][0];
+    assert_eq!(d["phase"], "not_ready", "{st:#}");
+    assert_eq!(d["last_run"]["outcome"], "not_ready", "{st:#}");
+    assert!(
+        d["last_run"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("still growing"),
+        "{st:#}"
+    );
+    assert_eq!(st["phases"]["not_ready"], 1, "{st:#}");
+    assert!(st["phases"].get("failed").is_none(), "{st:#}");
+    let o = c.command("status").args(["--date", DAY]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(DAY) && l.contains("not ready") && !l.contains("failed")),
+        "text output: {out}"
+    );
     // The day has stopped growing: a rerun publishes all of it.
     let (o, j) = c.migrate(&["--date", DAY]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -12,6 +12,9 @@ pub enum Phase {
     ShortTermOnly,
     /// A migration step is running, or the steps stopped before publish.
     Migrating,
+    /// The last run found the day not ready (still growing, or not settled): a retry later
+    /// takes it; nothing failed.
+    NotReady,
     /// A migration step failed.
     Failed,
     /// Rows and files in long-term; not (yet) backed up.
@@ -33,6 +36,7 @@ impl Phase {
             Phase::Absent => "absent",
             Phase::ShortTermOnly => "short-term only",
             Phase::Migrating => "migrating",
+            Phase::NotReady => "not ready",
             Phase::Failed => "failed",
             Phase::Published => "published",
             Phase::BackedUp => "backed up",
@@ -47,6 +51,7 @@ impl Phase {
         Phase::Absent,
         Phase::ShortTermOnly,
         Phase::Migrating,
+        Phase::NotReady,
         Phase::Failed,
         Phase::Published,
         Phase::BackedUp,
@@ -61,6 +66,7 @@ impl Phase {
             Phase::Absent => "absent",
             Phase::ShortTermOnly => "short_term_only",
             Phase::Migrating => "migrating",
+            Phase::NotReady => "not_ready",
             Phase::Failed => "failed",
             Phase::Published => "published",
             Phase::BackedUp => "backed_up",
@@ -82,8 +88,11 @@ pub struct Facts {
     pub long_partitions: u32,
     /// Some migration step row is `running`.
     pub running: bool,
-    /// Some migration step row is `failed`.
+    /// Some migration step row is `failed`, with an error other than "not ready".
     pub failed: bool,
+    /// Some migration step row is `failed` because the day was not ready (a retryable
+    /// condition: the day is still growing).
+    pub not_ready: bool,
     /// Some migration step row exists.
     pub started: bool,
     /// `publish` is done.
@@ -108,6 +117,9 @@ pub fn derive(f: &Facts) -> Phase {
     }
     if f.running {
         return Phase::Migrating;
+    }
+    if f.not_ready {
+        return Phase::NotReady;
     }
     if f.published && f.long_partitions > 0 {
         let backed = f.backed_up || !f.backup_configured;
@@ -160,6 +172,27 @@ mod tests {
                 ..running
             }),
             Phase::Failed
+        );
+        // A run that found the day still growing waits for a retry; a real failure wins.
+        let waiting = Facts {
+            started: true,
+            not_ready: true,
+            ..short
+        };
+        assert_eq!(derive(&waiting), Phase::NotReady);
+        assert_eq!(
+            derive(&Facts {
+                failed: true,
+                ..waiting
+            }),
+            Phase::Failed
+        );
+        assert_eq!(
+            derive(&Facts {
+                running: true,
+                ..waiting
+            }),
+            Phase::Migrating
         );
         let published = Facts {
             started: true,

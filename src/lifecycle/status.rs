@@ -63,7 +63,8 @@ pub struct LongTerm {
 pub struct LastRun {
     /// Run id.
     pub run_id: String,
-    /// `done`, `running` or `failed`.
+    /// `done`, `running`, `failed`, or `not_ready` (it stopped because the day was not
+    /// ready: still growing; a later run takes it).
     pub outcome: String,
     /// Last step the run reached.
     pub step: String,
@@ -196,6 +197,20 @@ fn step_rank(s: &str) -> usize {
     MIGRATION_STEPS.iter().position(|x| *x == s).unwrap_or(0)
 }
 
+/// The parsed `detail` of a journal entry, if it holds JSON.
+fn detail_json(e: &RawEntry) -> Option<serde_json::Value> {
+    e.detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+}
+
+/// A failed entry whose run stopped because the day was not ready (the error kind the run
+/// recorded), not because something went wrong.
+fn failed_not_ready(e: &RawEntry) -> bool {
+    e.state == "failed"
+        && detail_json(e).is_some_and(|d| d["kind"] == crate::error::ErrorKind::NotReady.name())
+}
+
 fn last_run(entries: &[&RawEntry]) -> Option<LastRun> {
     let latest = entries
         .iter()
@@ -205,7 +220,11 @@ fn last_run(entries: &[&RawEntry]) -> Option<LastRun> {
         .iter()
         .filter(|e| MIGRATION_STEPS.contains(&e.step.as_str()) && e.run_id == latest.run_id)
         .collect();
-    let failed = run.iter().find(|e| e.state == "failed");
+    // A real failure says more than "not ready" when a run recorded both.
+    let failed = run
+        .iter()
+        .find(|e| e.state == "failed" && !failed_not_ready(e))
+        .or_else(|| run.iter().find(|e| e.state == "failed"));
     let running = run.iter().any(|e| e.state == "running");
     let started = run.iter().map(|e| e.started_at).min().unwrap_or(0);
     let finished = if running {
@@ -221,15 +240,16 @@ fn last_run(entries: &[&RawEntry]) -> Option<LastRun> {
         .unwrap_or_default();
     let error = failed.and_then(|e| {
         e.detail.as_deref().map(|d| {
-            serde_json::from_str::<serde_json::Value>(d)
-                .ok()
+            detail_json(e)
                 .and_then(|v| v["error"].as_str().map(str::to_string))
                 .unwrap_or_else(|| d.to_string())
         })
     });
     Some(LastRun {
         run_id: latest.run_id.clone(),
-        outcome: if failed.is_some() {
+        outcome: if failed.is_some_and(|e| failed_not_ready(e)) {
+            "not_ready"
+        } else if failed.is_some() {
             "failed"
         } else if running {
             "running"
@@ -299,7 +319,10 @@ pub async fn status(config: &Config, opts: &StatusOptions) -> Result<StatusRepor
             short_dropped,
             long_partitions: l.partitions,
             running: migration.iter().any(|e| e.state == "running"),
-            failed: migration.iter().any(|e| e.state == "failed"),
+            failed: migration
+                .iter()
+                .any(|e| e.state == "failed" && !failed_not_ready(e)),
+            not_ready: migration.iter().any(|e| failed_not_ready(e)),
             started: !migration.is_empty(),
             published: publish.is_some(),
             backed_up: backup.is_some(),

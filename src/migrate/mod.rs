@@ -637,23 +637,72 @@ async fn record_failure(
     run_id: &str,
     e: &Error,
 ) -> Result<()> {
-    for mut entry in journal.entries(collection, &day.to_string()).await? {
+    let with_error = |detail: Option<&str>, base: serde_json::Value| {
+        let mut detail: serde_json::Value = detail
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or(base);
+        detail["error"] = serde_json::Value::String(e.to_string());
+        // `status` tells a day that is not ready yet (retried later) from a failure.
+        detail["kind"] = serde_json::Value::String(e.kind().name().to_string());
+        detail.to_string()
+    };
+    let entries = journal.entries(collection, &day.to_string()).await?;
+    let mut marked = false;
+    for mut entry in entries.iter().cloned() {
         if entry.run_id != run_id || entry.state != State::Running {
             continue;
         }
         entry.state = State::Failed;
         entry.finished_at = Some(now_micros());
         entry.updated_at = now_micros();
-        let mut detail: serde_json::Value = entry
-            .detail
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or(serde_json::json!({}));
-        detail["error"] = serde_json::Value::String(e.to_string());
-        entry.detail = Some(detail.to_string());
+        entry.detail = Some(with_error(entry.detail.as_deref(), serde_json::json!({})));
         journal.put(&entry).await?;
+        marked = true;
     }
-    Ok(())
+    if marked || e.kind() != crate::error::ErrorKind::NotReady {
+        return Ok(());
+    }
+    // A day found not ready between steps (the check before publish, or the plan) has no
+    // running step to mark: record it on the step the run was about to begin, so `status`
+    // shows the day waiting. A publish entry left by an earlier crashed run keeps its
+    // folder list (the next run cleans those folders up).
+    let done = |step: Step| {
+        entries
+            .iter()
+            .any(|x| x.step == step && x.run_id == run_id && x.state == State::Done)
+    };
+    let Some(step) = [Step::Stage, Step::Build, Step::Publish, Step::Backup]
+        .into_iter()
+        .find(|s| !done(*s))
+    else {
+        return Ok(());
+    };
+    let prev = entries
+        .iter()
+        .find(|x| x.step == step && x.state != State::Done);
+    let base = if step == Step::Publish {
+        serde_json::to_value(crate::journal::PublishDetail::default()).expect("serializes")
+    } else {
+        serde_json::json!({})
+    };
+    let now = now_micros();
+    journal
+        .put(&Entry {
+            collection: collection.to_string(),
+            day: day.to_string(),
+            step,
+            state: State::Failed,
+            run_id: run_id.to_string(),
+            started_at: now,
+            updated_at: now,
+            finished_at: Some(now),
+            files: 0,
+            rows: 0,
+            bytes: 0,
+            checksum_digest: String::new(),
+            detail: Some(with_error(prev.and_then(|p| p.detail.as_deref()), base)),
+        })
+        .await
 }
 
 /// This host's name (lock holders are `host:pid:run`).
