@@ -318,3 +318,62 @@ async fn restore_killed_after_commit_leaves_no_staging_after_the_rerun() {
     assert_eq!(staging_folders(&c), Vec::<String>::new());
     assert_eq!(canonical(&c).await, want);
 }
+
+/// The first published `.rv` file on long-term storage.
+fn a_published_file(c: &Cluster) -> std::path::PathBuf {
+    let tables = c.storage("long").join("db/tables");
+    let mut stack = vec![tables];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap().to_string_lossy().ends_with(".rv") {
+                return p;
+            }
+        }
+    }
+    panic!("no published .rv file in long-term storage");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symlink_in_long_term_is_reported_not_followed_by_the_rerun_check() {
+    let c = cluster_days(1);
+    let (o, json) = c.migrate(&["--date", DAY]);
+    assert!(o.status.success(), "{}\n{json:#}", text(&o));
+    // A published file moved out of storage and linked back in: same size, same bytes,
+    // but long-term no longer holds it (the link's target can change or go away).
+    let published = a_published_file(&c);
+    let outside = c.dir.path().join("outside-copy.rv");
+    std::fs::rename(&published, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &published).unwrap();
+    let (o, json) = c.migrate(&["--date", DAY]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{all}\n{json:#}");
+    assert_ne!(json["days"][0]["outcome"], "already_done", "{json:#}");
+    assert!(
+        all.contains(&published.display().to_string()) && all.contains("symbolic link"),
+        "the error names the link: {all}"
+    );
+    // verify reports it too, rather than hashing the file it points at.
+    let (o, json) = c.run("verify", &["--date", DAY, "--deep"], &[]);
+    assert_eq!(o.status.code(), Some(5), "{}\n{json:#}", text(&o));
+    let listed = json.to_string();
+    assert!(
+        listed.contains("not_regular_file") && listed.contains(&published.display().to_string()),
+        "{json:#}"
+    );
+    // Not followed: the file outside storage is untouched, the link still there.
+    assert!(outside.is_file());
+    assert!(
+        std::fs::symlink_metadata(&published)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}

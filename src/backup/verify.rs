@@ -24,7 +24,7 @@ use crate::segments::{FileDigest, SegmentRef, segment_dir};
 /// One disagreement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// What kind (`missing_file`, `size_mismatch`, `checksum_mismatch`, `missing_row`,
+    /// What kind (`missing_file`, `not_regular_file`, `size_mismatch`, `checksum_mismatch`, `missing_row`,
     /// `row_mismatch`, `extra_row`, `rows_changed`, `backup_missing`, `backup_invalid`,
     /// `manifest_mismatch`, `object_missing`, `object_mismatch`, `count_mismatch`,
     /// `no_rows`).
@@ -216,7 +216,20 @@ impl Verifier {
         for ((table, seg, name), r) in &want {
             let path = segment_dir(&self.long_storage, &SegmentRef::new(table, seg)).join(name);
             v.files_checked += 1;
-            let meta = match tokio::fs::metadata(&path).await {
+            // Never followed: a link in long-term is reported, not read through.
+            let meta = match tokio::fs::symlink_metadata(&path).await {
+                Ok(m) if !m.is_file() => {
+                    v.findings.push(Finding {
+                        kind: "not_regular_file",
+                        subject: path.display().to_string(),
+                        detail: if m.file_type().is_symlink() {
+                            "is a symbolic link; long-term holds only regular files".into()
+                        } else {
+                            "is not a regular file".into()
+                        },
+                    });
+                    continue;
+                }
                 Ok(m) => m,
                 Err(e) => {
                     v.findings.push(Finding {

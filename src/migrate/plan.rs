@@ -611,16 +611,47 @@ async fn long_term_state(
     )))
 }
 
-/// The published files the journal lists still exist on long-term storage with their sizes.
+/// The published files the journal lists still exist on long-term storage with their sizes,
+/// as regular files in real folders: nothing on the way is followed (`lstat`), so a
+/// symbolic link in long-term (to a file anywhere, of any size) is reported, not read
+/// through.
 fn check_published_files(root: &Path, entry: &crate::journal::Entry) -> Result<()> {
+    let tables = root.join("db").join("tables");
     for f in entry.detail_files()? {
-        let path = root
-            .join("db")
-            .join("tables")
-            .join(&f.table_id)
-            .join(&f.segment_id)
-            .join(&f.name);
-        match std::fs::metadata(&path) {
+        let table = tables.join(&f.table_id);
+        let segment = table.join(&f.segment_id);
+        for dir in [&table, &segment] {
+            match std::fs::symlink_metadata(dir) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::Conflict(format!(
+                        "published folder {} is a symbolic link; long-term holds only real folders and files: refusing to follow it",
+                        dir.display()
+                    )));
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(Error::Conflict(format!(
+                        "published folder {} is not a folder",
+                        dir.display()
+                    )));
+                }
+                // A missing folder is reported with the file below.
+                _ => {}
+            }
+        }
+        let path = segment.join(&f.name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::Conflict(format!(
+                    "published file {} is a symbolic link; long-term holds only regular files: refusing to follow it",
+                    path.display()
+                )));
+            }
+            Ok(m) if !m.is_file() => {
+                return Err(Error::Conflict(format!(
+                    "published file {} is not a regular file",
+                    path.display()
+                )));
+            }
             Ok(m) if m.len() == f.size => {}
             Ok(m) => {
                 return Err(Error::Conflict(format!(
