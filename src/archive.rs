@@ -94,6 +94,9 @@ pub async fn archive(config: &Config, opts: &ArchiveOptions) -> Result<ArchiveRe
         ));
     }
     let long_t = config.tier(Tier::LongTerm)?;
+    // As migrate, restore and verify: the long-term storage root must be there (an
+    // unmounted volume would make every day's files look missing).
+    crate::check::require_storage_root(Tier::LongTerm, &long_t.storage_path)?;
     let (long, _, coll) = crate::migrate::connect(config, Tier::LongTerm).await?;
     let mut report = ArchiveReport {
         collection: coll.clone(),

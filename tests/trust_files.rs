@@ -377,3 +377,50 @@ async fn a_symlink_in_long_term_is_reported_not_followed_by_the_rerun_check() {
             .is_symlink()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_and_archive_require_the_long_term_storage_root() {
+    let c = cluster_days(1);
+    let dest = c.dir.path().join("fsbackup");
+    // A file:// target must exist: milvus-tier never creates it.
+    std::fs::create_dir_all(&dest).unwrap();
+    c.set_backup(&format!("target = \"file://{}\"", dest.display()));
+    let (o, json) = c.migrate(&["--date", DAY]);
+    assert!(o.status.success(), "{}\n{json:#}", text(&o));
+    let missing = c.dir.path().join("efs-not-mounted").join("milvus");
+    let empty = c.dir.path().join("empty-mount");
+    std::fs::create_dir(&empty).unwrap();
+    for (root, why) in [(&missing, "does not exist"), (&empty, "has no db/tables")] {
+        set_storage(&c, "long_term", root);
+        for (case, args) in [
+            ("verify", vec!["--date", DAY]),
+            ("verify --deep", vec!["--date", DAY, "--deep"]),
+        ] {
+            let (o, json) = c.run("verify", &args, &[]);
+            let all = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{case}, {why}: {all}\n{json:#}");
+            assert!(
+                all.contains(&root.display().to_string()) && all.contains(why),
+                "{case}: the error names the path: {all}"
+            );
+        }
+        for (case, args) in [
+            ("archive --dry-run", vec!["--older-than", "0", "--dry-run"]),
+            ("archive", vec!["--older-than", "0"]),
+        ] {
+            let (o, json) = c.run("archive", &args, &[]);
+            let all = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{case}, {why}: {all}\n{json:#}");
+            assert!(
+                all.contains(&root.display().to_string()) && all.contains(why),
+                "{case}: the error names the path: {all}"
+            );
+        }
+        assert!(!missing.exists(), "{} was created", missing.display());
+        assert!(!empty.join("db").exists(), "db/tables was created");
+    }
+    // Nothing was archived: long-term still holds the day.
+    set_storage(&c, "long_term", &c.storage("long"));
+    let (o, json) = c.run("verify", &["--date", DAY, "--deep"], &[]);
+    assert!(o.status.success(), "{}\n{json:#}", text(&o));
+}

@@ -70,7 +70,14 @@ pub struct Verifier {
 
 impl Verifier {
     /// Connect to both tiers (and the backup store, when configured).
+    ///
+    /// The long-term storage root must exist and hold `db/tables`, as `migrate` and
+    /// `restore` require (bad input naming it; it is never created).
     pub async fn connect(config: &Config) -> Result<Verifier> {
+        crate::check::require_storage_root(
+            Tier::LongTerm,
+            &config.tier(Tier::LongTerm)?.storage_path,
+        )?;
         let (long, long_storage, long_collection) =
             migrate::connect(config, Tier::LongTerm).await?;
         let (short, _, short_collection) = migrate::connect(config, Tier::ShortTerm).await?;
