@@ -402,3 +402,147 @@ async fn restore_to_a_collection_with_another_index_is_refused_or_takes_its_inde
     ok(&o, &json);
     assert_eq!(json["days"][0]["outcome"], "identical", "{json:#}");
 }
+
+/// The process state letter from /proc (`T` = stopped).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+}
+
+/// Start a restore of `D1` that stops itself (SIGSTOP) at its download writes (at each
+/// one), and wait until it has stopped at the first.
+fn restore_stopped_in_download(c: &Cluster, lease_ttl_secs: &str) -> std::process::Child {
+    let mut a = c
+        .command("restore")
+        .args(["--date", D1, "--json"])
+        .env("MILVUS_TIER_FAILPOINT", "backup.write:stop")
+        .env("MILVUS_TIER_LIMITS__LEASE_TTL_SECS", lease_ttl_secs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while process_state(a.id()) != Some('T') {
+        if a.try_wait().unwrap().is_some() {
+            let o = a.wait_with_output().unwrap();
+            panic!("the restore ended before its download: {}", stderr(&o));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never reached its download"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    a
+}
+
+/// Resume `a` (SIGCONT) each time it stops, until it ends; its output.
+fn resume_until_done(mut a: std::process::Child) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    while a.try_wait().unwrap().is_none() {
+        if process_state(a.id()) == Some('T') {
+            signal(a.id(), libc::SIGCONT);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resumed restore never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    a.wait_with_output().unwrap()
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill sends a signal to a child this test started.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0);
+}
+
+/// Restore of `D1` with a manifest whose first file row has one row more than backup
+/// wrote: refused (exit 5) before the day's lease; the manifest is put back after.
+fn refused_by_a_tampered_manifest(c: &Cluster, day_dir: &Path) {
+    let original = read_manifest(day_dir);
+    let mut m = original.clone();
+    let n = m["table_files"][0]["row_count"].as_i64().unwrap();
+    m["table_files"][0]["row_count"] = (n + 1).into();
+    write_manifest(day_dir, &m);
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    write_manifest(day_dir, &original);
+    assert_eq!(o.status.code(), Some(5), "{}\n{json:#}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_restore_keeps_staging_the_next_lease_holder_removes_it() {
+    let c = cluster_days(1);
+    let day_dir = migrated(&c);
+    let want = canonical(&c).await;
+    wipe_long_term(&c).await;
+
+    // A live restore, paused in its download with the day's lease (long enough to outlast
+    // the test) and its staging folder.
+    let a = restore_stopped_in_download(&c, "600");
+    let live = staging_folders(&c);
+    assert_eq!(live.len(), 1, "{live:?}");
+    // Refused before the lease: leaves the live run's staging alone.
+    refused_by_a_tampered_manifest(&c, &day_dir);
+    assert_eq!(
+        staging_folders(&c),
+        live,
+        "a refused run touched live staging"
+    );
+    // Refused at the lease (held, and for longer than the lock wait): the same.
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}\n{json:#}", stderr(&o));
+    assert_eq!(
+        staging_folders(&c),
+        live,
+        "a locked-out run touched live staging"
+    );
+    // The live run goes on and completes from its staging (the failpoint stops it at
+    // every write: resume it each time).
+    let o = resume_until_done(a);
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "restored", "{json:#}");
+    assert_eq!(staging_folders(&c), Vec::<String>::new());
+    assert_eq!(canonical(&c).await, want);
+
+    // A restore killed in its download leaves its staging (and its lease, 2 s)...
+    wipe_long_term(&c).await;
+    let a = restore_stopped_in_download(&c, "2");
+    signal(a.id(), libc::SIGKILL);
+    let _ = a.wait_with_output().unwrap();
+    let left = staging_folders(&c);
+    assert_eq!(left.len(), 1, "{left:?}");
+    // ...a refused run keeps it (it cannot know the run is gone)...
+    refused_by_a_tampered_manifest(&c, &day_dir);
+    assert_eq!(staging_folders(&c), left);
+    // ...and the next run that holds the day's lease removes it.
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "restored", "{json:#}");
+    assert_eq!(staging_folders(&c), Vec::<String>::new());
+    assert_eq!(canonical(&c).await, want);
+
+    // A migrate of the day holds the same lease: it removes such a leftover too (here of a
+    // repair killed in its download), even when it then refuses the day (a long-term file
+    // is missing: exit 5, naming it).
+    let (path, _) = index_file(&c, &day_dir);
+    std::fs::remove_file(&path).unwrap();
+    let a = restore_stopped_in_download(&c, "2");
+    signal(a.id(), libc::SIGKILL);
+    let _ = a.wait_with_output().unwrap();
+    assert_eq!(staging_folders(&c).len(), 1);
+    let (o, json) = c.migrate(&["--date", D1]);
+    assert_eq!(o.status.code(), Some(5), "{}\n{json:#}", stderr(&o));
+    assert!(
+        json.to_string().contains(&path.display().to_string()),
+        "{json:#}"
+    );
+    assert_eq!(staging_folders(&c), Vec::<String>::new());
+    let (o, json) = c.run("restore", &["--date", D1], &[]);
+    ok(&o, &json);
+    assert_eq!(json["days"][0]["outcome"], "repaired", "{json:#}");
+    assert_eq!(staging_folders(&c), Vec::<String>::new());
+    assert_eq!(canonical(&c).await, want);
+}

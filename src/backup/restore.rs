@@ -490,6 +490,23 @@ async fn clean_staging_of_finished_restore(
     lease.release_after(Ok(())).await
 }
 
+/// Remove the staging folders crashed restores of `collection`'s `day` left under the
+/// long-term storage root. Call only while holding the day's lease (`migrate/<collection>/
+/// <day>`, which restore and migrate share): no restore of the day can be running then, so
+/// what is there is debris. A run refused before it takes the lease calls nothing (the
+/// folder may be a live run's). Best effort.
+pub(crate) async fn remove_crashed_restore_staging(
+    long_storage: &Path,
+    collection: &str,
+    day: Day,
+) {
+    remove_stale_staging(
+        long_storage,
+        &format!(".milvus-tier-restore-{collection}-{day}-"),
+    )
+    .await;
+}
+
 /// Staging folders of this day left by a crashed restore (the lease is held: no other
 /// restore of the day runs). Best effort: a leftover only costs space.
 async fn remove_stale_staging(root: &Path, stem: &str) {

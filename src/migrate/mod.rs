@@ -218,6 +218,14 @@ async fn run(
         config.lock_wait(),
     )
     .await?;
+    // Holding the day's lease (restore takes the same one): a restore of the day that
+    // crashed left its staging folder, which no one else will remove.
+    crate::backup::restore::remove_crashed_restore_staging(
+        &cx.long_storage,
+        &cx.long_collection,
+        day,
+    )
+    .await;
     let journal = Journal::open(&cx.long).await?.fenced(lease.fence());
     let result = run_locked(
         config,
