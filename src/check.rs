@@ -108,13 +108,13 @@ pub async fn run(config: &Config) -> Vec<Check> {
             storage(&target.storage_path),
         ));
     }
-    if let Some(b) = &config.backup {
-        if let Some(path) = b.target.strip_prefix("file://") {
-            out.push(Check::new(
-                format!("backup target {}", b.target),
-                writable_dir(Path::new(path)),
-            ));
-        }
+    if let Some(b) = &config.backup
+        && let Some(path) = b.target.strip_prefix("file://")
+    {
+        out.push(Check::new(
+            format!("backup target {}", b.target),
+            writable_dir(Path::new(path)),
+        ));
     }
     out
 }

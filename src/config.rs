@@ -375,15 +375,15 @@ impl Config {
         let config: Config = figment.extract().map_err(|e| figment_error(e, path))?;
         for key in ["short_term", "long_term", "engine"] {
             let key = format!("{key}.meta_password");
-            if let Some(md) = figment.find_metadata(&key) {
-                if md.source.as_ref().and_then(|s| s.file_path()).is_some() {
-                    return Err(Error::Config(format!(
-                        "key `{key}` in {}: secrets must come from the environment ({}{}) or meta_password_file, not the TOML file",
-                        path.display(),
-                        ENV_PREFIX,
-                        key.replace('.', "__").to_ascii_uppercase()
-                    )));
-                }
+            if let Some(md) = figment.find_metadata(&key)
+                && md.source.as_ref().and_then(|s| s.file_path()).is_some()
+            {
+                return Err(Error::Config(format!(
+                    "key `{key}` in {}: secrets must come from the environment ({}{}) or meta_password_file, not the TOML file",
+                    path.display(),
+                    ENV_PREFIX,
+                    key.replace('.', "__").to_ascii_uppercase()
+                )));
             }
             let url_key = key.replace("meta_password", "meta_url");
             // Absent or not a string: extract() above already reported a missing or bad URL.

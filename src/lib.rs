@@ -5,6 +5,7 @@
 //! maps errors to exit codes. Data flows one way: plan → stage → build → publish → backup.
 
 pub mod archive;
+pub mod aws;
 pub mod backup;
 pub mod batch;
 pub mod check;
@@ -32,9 +33,9 @@ pub mod server_config;
 
 pub use error::{Error, Result};
 
-/// Install the process-wide rustls crypto provider (aws-lc-rs). The dependency set enables
-/// more than one provider, so TLS clients need this chosen once; calling it again is harmless.
+/// Install the process-wide rustls crypto provider (ring, the only one built in: reqwest,
+/// sqlx, the Slack client and the AWS clients all use it). Calling it again is harmless.
 pub fn init_crypto() {
     // Err only means a provider is already installed, which is what we want.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

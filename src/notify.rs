@@ -277,7 +277,7 @@ impl Notifier {
     /// Build from `[slack]`, reading secrets from the environment or files.
     pub fn new(config: &SlackConfig) -> Result<Notifier> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| Error::Config(format!("section [slack]: TLS roots: {e}")))?
             .https_or_http()
             .enable_http1()

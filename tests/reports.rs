@@ -26,6 +26,7 @@ async fn job_reports_are_read_back_from_s3_and_files_for_rows_and_bytes() {
     ))
     .unwrap();
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(milvus_tier::aws::https_client())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
             "test", "test", None, None, "static",

@@ -81,7 +81,7 @@ pub fn build(engine: EngineType, params: &str, dim: usize, data: &RawData) -> Ve
             let m = parsed
                 .get("m")
                 .and_then(Value::as_u64)
-                .filter(|m| *m > 0 && dim % *m as usize == 0)
+                .filter(|m| *m > 0 && dim.is_multiple_of(*m as usize))
                 .unwrap_or(1) as usize;
             pq_body(&mut out, m, dim, data);
         }

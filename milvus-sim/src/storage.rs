@@ -186,7 +186,7 @@ impl Storage {
                 bits: Vec::new(),
             });
         }
-        if dim % 8 == 0 && dim > 0 && rv.len() == ids.len() * dim / 8 {
+        if dim.is_multiple_of(8) && dim > 0 && rv.len() == ids.len() * dim / 8 {
             return Ok(RawData {
                 ids,
                 vectors: Vec::new(),

@@ -225,7 +225,7 @@ pub fn vectors(
             "The vector dimension must be equal to the collection dimension.",
         )
     };
-    if total % rows.len() != 0 {
+    if !total.is_multiple_of(rows.len()) {
         return Err(SimError::api(
             code::ILLEGAL_ROWRECORD,
             "The vector dimension must be equal to the collection dimension.",

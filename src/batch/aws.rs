@@ -2,7 +2,6 @@
 //! (environment, web identity / IRSA, instance profile); the endpoint and region from
 //! `[batch]` when set.
 
-use aws_config::BehaviorVersion;
 use aws_sdk_batch::Client;
 use aws_sdk_batch::error::{DisplayErrorContext, SdkError};
 use aws_sdk_batch::types::{ArrayProperties, ContainerOverrides, JobStatus, KeyValuesPair};
@@ -20,14 +19,9 @@ pub struct AwsBatch {
 impl AwsBatch {
     /// Build the client (no request is made yet).
     pub async fn new(config: &BatchConfig) -> AwsBatch {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(r) = &config.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(e) = &config.endpoint {
-            loader = loader.endpoint_url(e.clone());
-        }
-        let shared = loader.load().await;
+        let shared = crate::aws::loader(config.region.as_deref(), config.endpoint.as_deref())
+            .load()
+            .await;
         let endpoint = config.endpoint.clone().unwrap_or_else(|| {
             format!(
                 "AWS Batch ({})",

@@ -63,12 +63,12 @@ impl BatchConfig {
             url::Url::parse(e)
                 .map_err(|err| Error::Config(format!("key `batch.endpoint`: `{e}`: {err}")))?;
         }
-        if let Some(t) = &self.report_target {
-            if !(t.starts_with("s3://") || t.starts_with("file://")) {
-                return Err(Error::Config(format!(
-                    "key `batch.report_target`: `{t}` must start with s3:// or file://"
-                )));
-            }
+        if let Some(t) = &self.report_target
+            && !(t.starts_with("s3://") || t.starts_with("file://"))
+        {
+            return Err(Error::Config(format!(
+                "key `batch.report_target`: `{t}` must start with s3:// or file://"
+            )));
         }
         let ok = |v: f64| v.is_finite() && v > 0.0 && v <= 3600.0;
         if !ok(self.poll_initial_secs) || !ok(self.poll_max_secs) {

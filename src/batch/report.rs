@@ -111,14 +111,12 @@ pub async fn job_totals(
 }
 
 async fn s3_client(s3: Option<&BackupConfig>) -> aws_sdk_s3::Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(r) = s3.and_then(|b| b.region.clone()) {
-        loader = loader.region(aws_config::Region::new(r));
-    }
-    if let Some(e) = s3.and_then(|b| b.endpoint.clone()) {
-        loader = loader.endpoint_url(e);
-    }
-    let shared = loader.load().await;
+    let shared = crate::aws::loader(
+        s3.and_then(|b| b.region.as_deref()),
+        s3.and_then(|b| b.endpoint.as_deref()),
+    )
+    .load()
+    .await;
     let conf = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(s3.is_some_and(|b| b.force_path_style))
         .build();

@@ -146,7 +146,7 @@ fn serve(
         buf.extend_from_slice(&chunk[..n]);
     }
     let n = seen.fetch_add(1, Ordering::Relaxed) + 1;
-    let spoil = n % every == 0;
+    let spoil = n.is_multiple_of(every);
     if spoil && fault != Fault::Truncate {
         failed.fetch_add(1, Ordering::Relaxed);
         let (status, code, message) = if fault == Fault::SlowDown {

@@ -20,6 +20,7 @@ pub const JOB_DEFINITION: &str = "milvus-tier-migrate";
 /// An aws-sdk-batch client on moto.
 pub async fn batch_client(moto: &Moto) -> aws_sdk_batch::Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(milvus_tier::aws::https_client())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_batch::config::Credentials::new(
             ACCESS_KEY, SECRET_KEY, None, None, "static",

@@ -9,6 +9,7 @@ use test_support::moto::{ACCESS_KEY, REGION, SECRET_KEY};
 pub async fn client(endpoint: &str) -> Client {
     let conf = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .http_client(milvus_tier::aws::https_client())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
         .endpoint_url(endpoint)

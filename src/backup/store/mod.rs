@@ -106,19 +106,13 @@ impl Store {
                 cfg.target
             )));
         }
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let loader = crate::aws::loader(cfg.region.as_deref(), cfg.endpoint.as_deref())
             .retry_config(RetryConfig::standard().with_max_attempts(cfg.max_attempts))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
                     .build(),
             );
-        if let Some(r) = &cfg.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(e) = &cfg.endpoint {
-            loader = loader.endpoint_url(e.clone());
-        }
         let shared = loader.load().await;
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(cfg.force_path_style)
