@@ -97,7 +97,7 @@ pub async fn archive(config: &Config, opts: &ArchiveOptions) -> Result<ArchiveRe
     // As migrate, restore and verify: the long-term storage root must be there (an
     // unmounted volume would make every day's files look missing).
     crate::check::require_storage_root(Tier::LongTerm, &long_t.storage_path)?;
-    let (long, _, coll) = crate::migrate::connect(config, Tier::LongTerm).await?;
+    let (long, _, coll) = crate::context::connect(config, Tier::LongTerm).await?;
     let mut report = ArchiveReport {
         collection: coll.clone(),
         today: opts.today,
@@ -171,7 +171,7 @@ async fn archive_day(
 ) -> Result<ArchivedDay> {
     let holder = format!(
         "{}:{}:archive",
-        crate::migrate::hostname(),
+        crate::context::hostname(),
         std::process::id()
     );
     let lease = if dry_run {

@@ -96,17 +96,7 @@ impl Secret {
     ) -> Result<Option<Secret>> {
         match (secret, file) {
             (Some(s), _) => Ok(Some(s.clone())),
-            (None, Some(f)) => {
-                let text = std::fs::read_to_string(f).map_err(|e| {
-                    Error::Config(format!(
-                        "key `{key}_file`: cannot read {}: {e}",
-                        f.display()
-                    ))
-                })?;
-                Ok(Some(Secret(
-                    text.lines().next().unwrap_or_default().trim().to_string(),
-                )))
-            }
+            (None, Some(f)) => Ok(Some(Secret(read_secret_file(f, &format!("{key}_file"))?))),
             (None, None) => Ok(None),
         }
     }
@@ -314,7 +304,7 @@ fn default_build_threshold() -> i64 {
 }
 
 /// Which cluster a command works on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tier {
     /// The writable short-term cluster.
@@ -323,6 +313,23 @@ pub enum Tier {
     LongTerm,
     /// The local build engine.
     Local,
+}
+
+impl Tier {
+    /// Every tier, in the order commands list them.
+    pub const ALL: [Tier; 3] = [Tier::ShortTerm, Tier::LongTerm, Tier::Local];
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+
+    /// `short-term`, `long-term` or `local`, as [`fmt::Display`] writes them.
+    fn from_str(s: &str) -> std::result::Result<Tier, String> {
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.to_string() == s)
+            .ok_or_else(|| format!("unknown tier `{s}` (short-term, long-term, local)"))
+    }
 }
 
 impl fmt::Display for Tier {
@@ -634,15 +641,10 @@ fn with_password(
 ) -> Result<String> {
     let password = match (secret, file) {
         (Some(s), _) => Some(s.expose().to_string()),
-        (None, Some(f)) => {
-            let text = std::fs::read_to_string(f).map_err(|e| {
-                Error::Config(format!(
-                    "key `{section}.meta_password_file`: cannot read {}: {e}",
-                    f.display()
-                ))
-            })?;
-            Some(text.lines().next().unwrap_or_default().to_string())
-        }
+        (None, Some(f)) => Some(read_secret_file(
+            f,
+            &format!("{section}.meta_password_file"),
+        )?),
         (None, None) => None,
     };
     let Some(password) = password else {
@@ -679,6 +681,15 @@ fn figment_error(e: figment::Error, path: &Path) -> Error {
         lines.push(format!("key `{key}` in {source}: {}", err.kind));
     }
     Error::Config(lines.join("; "))
+}
+
+/// The secret in a file (a Kubernetes or Batch secret mounted as a file): its first line
+/// without the line ending (`\n` or `\r\n`). Nothing else is trimmed, as a password may
+/// begin or end with spaces. `key` names the setting in errors.
+fn read_secret_file(path: &Path, key: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("key `{key}`: cannot read {}: {e}", path.display())))?;
+    Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
 #[cfg(test)]
@@ -720,6 +731,30 @@ mod tests {
         assert_eq!(
             got,
             ["MILVUS_TIER_PORT_8080_TCP", "MILVUS_TIER_SERVICE_HOST"]
+        );
+    }
+
+    #[test]
+    fn a_secret_file_gives_its_first_line_without_the_line_ending_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("password");
+        for (body, want) in [
+            ("s3cret\n", "s3cret"),
+            ("s3cret\r\nsecond line\n", "s3cret"),
+            (" pass word \n", " pass word "),
+            ("no newline", "no newline"),
+        ] {
+            std::fs::write(&f, body).unwrap();
+            assert_eq!(read_secret_file(&f, "k").unwrap(), want, "{body:?}");
+            let s = Secret::resolve(None, Some(&f), "k").unwrap().unwrap();
+            assert_eq!(s.expose(), want, "{body:?}");
+        }
+        let e = read_secret_file(&dir.path().join("missing"), "long_term.meta_password_file")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("long_term.meta_password_file") && e.contains("missing"),
+            "{e}"
         );
     }
 }

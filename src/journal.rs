@@ -112,10 +112,7 @@ fn text_or_blob(
     }
 }
 
-/// Now, in microseconds since the epoch (Milvus's time unit).
-pub fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
-}
+pub use crate::context::now_micros;
 
 /// Journal access on the long-term metadata database.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::{Notify, watch};
 
+use crate::context::now_micros;
 use crate::error::{Error, Result};
-use crate::journal::now_micros;
 use crate::meta::MetaDb;
 
 /// A held lease; released on [`Lease::release`] (or left to expire if the process dies).
@@ -302,7 +302,7 @@ pub(crate) fn holder_is_dead(holder: &str) -> bool {
     let mut parts = holder.rsplitn(3, ':');
     let (_run, pid, host) = (parts.next(), parts.next(), parts.next());
     match (host, pid.and_then(|p| p.parse::<u32>().ok())) {
-        (Some(h), Some(pid)) if h == crate::migrate::hostname() && pid != std::process::id() => {
+        (Some(h), Some(pid)) if h == crate::context::hostname() && pid != std::process::id() => {
             !std::path::Path::new(&format!("/proc/{pid}")).exists()
         }
         _ => false,

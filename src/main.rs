@@ -1,8 +1,10 @@
-//! The `milvus-tier` binary: parse arguments, set up logging, run, exit with the
-//! documented code. All logic lives in the library.
+//! The `milvus-tier` binary, the program's edge: parse arguments (`cli`), set up logging,
+//! run a command of the library, print its report, exit with the documented code.
+
+mod cli;
 
 use clap::Parser;
-use milvus_tier::cli::{self, Cli, LogFormat};
+use cli::{Cli, LogFormat};
 use std::io::IsTerminal;
 
 fn main() {

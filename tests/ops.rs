@@ -516,7 +516,7 @@ async fn webhooks_get_the_same_blocks_and_errors_hide_the_secret_path() {
 fn the_submit_notice_of_a_failed_job_names_reason_and_log_stream() {
     let info = failed_job();
     // Build through the same path `submit --wait` uses.
-    let n = milvus_tier::cli::submit_notice(
+    let n = milvus_tier::batch::notice::notice_for(
         "vectors",
         &[DAY.parse().unwrap()],
         &info,

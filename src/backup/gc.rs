@@ -26,7 +26,6 @@ use crate::failpoint::failpoint;
 use crate::journal::{Journal, now_micros};
 use crate::lock::Lease;
 use crate::meta::{FileType, MetaDb};
-use crate::migrate;
 
 /// Name of the lease gc holds for its run. One name for the whole long-term storage: gc
 /// walks and removes folders of every collection under `db/tables/`, and the lock table
@@ -110,7 +109,7 @@ pub async fn gc(config: &Config, opts: &GcOptions) -> Result<GcReport> {
     // As migrate and restore: the root must exist and be Milvus storage, never created.
     let root = config.tier(Tier::LongTerm)?.storage_path;
     crate::check::require_storage_root(Tier::LongTerm, &root)?;
-    let (long, storage, _) = migrate::connect(config, Tier::LongTerm).await?;
+    let (long, storage, _) = crate::context::connect(config, Tier::LongTerm).await?;
     long.check_schema().await?;
     Journal::open(&long).await?;
     if opts.dry_run {
@@ -118,7 +117,7 @@ pub async fn gc(config: &Config, opts: &GcOptions) -> Result<GcReport> {
     }
     let holder = format!(
         "{}:{}:gc-{:x}",
-        migrate::hostname(),
+        crate::context::hostname(),
         std::process::id(),
         now_micros()
     );

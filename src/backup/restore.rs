@@ -118,7 +118,7 @@ pub async fn restore_day(
         ));
     };
     let store = Store::open(bcfg).await?;
-    let (long, long_storage, source) = migrate::connect(config, Tier::LongTerm).await?;
+    let (long, long_storage, source) = crate::context::connect(config, Tier::LongTerm).await?;
     crate::check::require_storage_root(Tier::LongTerm, &long_storage)?;
     let target = opts.to_collection.clone().unwrap_or_else(|| source.clone());
     let day_s = day.to_string();
@@ -337,7 +337,7 @@ fn same_params(a: &str, b: &str) -> bool {
 fn holder() -> String {
     format!(
         "{}:{}:restore-{:x}",
-        migrate::hostname(),
+        crate::context::hostname(),
         std::process::id(),
         crate::journal::now_micros()
     )

@@ -18,7 +18,7 @@ use crate::day::{Day, TagFormat};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, State, Step};
 use crate::meta::{FileType, MetaDb, TableState};
-use crate::migrate::{self, plan::INPUT_TYPES, plan::raw_names};
+use crate::migrate::{plan::INPUT_TYPES, plan::raw_names};
 use crate::segments::{FileDigest, SegmentRef, segment_dir};
 
 /// One disagreement.
@@ -79,8 +79,8 @@ impl Verifier {
             &config.tier(Tier::LongTerm)?.storage_path,
         )?;
         let (long, long_storage, long_collection) =
-            migrate::connect(config, Tier::LongTerm).await?;
-        let (short, _, short_collection) = migrate::connect(config, Tier::ShortTerm).await?;
+            crate::context::connect(config, Tier::LongTerm).await?;
+        let (short, _, short_collection) = crate::context::connect(config, Tier::ShortTerm).await?;
         let store = match &config.backup {
             Some(b) => Some(Store::open(b).await?),
             None => None,
@@ -446,4 +446,34 @@ fn compare_manifest(
             ),
         }
     }
+}
+
+/// Record the outcome in the journal (where it exists), for `status`.
+pub async fn record(
+    long: &crate::meta::MetaDb,
+    v: &DayVerification,
+    deep: bool,
+    run_id: &str,
+    started_at: i64,
+) -> Result<()> {
+    use crate::lifecycle::record::{Record, VERIFY, record_verify};
+    let kinds: Vec<&str> = v.findings.iter().take(20).map(|f| f.kind).collect();
+    record_verify(
+        long,
+        &Record {
+            collection: &v.collection,
+            day: v.day,
+            step: VERIFY,
+            state: "done",
+            run_id,
+            started_at,
+            finished_at: crate::journal::now_micros(),
+            files: v.files_checked as i64,
+            rows: v.findings.len() as i64,
+            bytes: 0,
+            detail: Some(serde_json::json!({"deep": deep, "findings": kinds}).to_string()),
+        },
+    )
+    .await?;
+    Ok(())
 }

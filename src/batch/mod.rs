@@ -9,6 +9,7 @@
 pub mod aws;
 mod config;
 mod name;
+pub mod notice;
 pub mod report;
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,11 @@
 //! `milvus-tier archive`: days past `archive.after_days` leave long-term storage; kept days
 //! are named with the reason, posted to Slack, and make the exit code 5.
 
-use crate::archive::{ArchiveOptions, ArchiveReport, archive};
-use crate::config::Config;
-use crate::day::Day;
-use crate::error::{Result, exit};
-use crate::notify::{self, Level, Notice};
+use milvus_tier::archive::{ArchiveOptions, ArchiveReport, archive};
+use milvus_tier::config::Config;
+use milvus_tier::day::Day;
+use milvus_tier::error::{Result, exit};
+use milvus_tier::notify::{self, Level, Notice};
 
 /// Arguments of `archive`.
 #[derive(Debug, clap::Args)]
@@ -30,13 +30,13 @@ pub async fn run(config: &Config, args: &ArchiveArgs) -> Result<i32> {
         today,
     };
     let r = archive(config, &opts).await?;
-    crate::metrics::note(
+    milvus_tier::metrics::note(
         "milvus_tier_days_archived",
         None,
         None,
         r.archived.len() as f64,
     );
-    crate::metrics::note("milvus_tier_days_kept", None, None, r.kept.len() as f64);
+    milvus_tier::metrics::note("milvus_tier_days_kept", None, None, r.kept.len() as f64);
     if args.json {
         outln!(
             "{}",

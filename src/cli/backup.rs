@@ -1,8 +1,8 @@
 //! `milvus-tier backup`: back up already-published days.
 
-use crate::config::Config;
-use crate::error::{Result, exit};
-use crate::migrate::{self, Outcome};
+use milvus_tier::config::Config;
+use milvus_tier::error::{Result, exit};
+use milvus_tier::migrate::{self, Outcome};
 
 /// Arguments of `backup`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +22,7 @@ pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
     for day in days {
         let r = migrate::backup_published_day(config, day).await;
         for st in &r.steps {
-            crate::metrics::note_step(r.day, st);
+            milvus_tier::metrics::note_step(r.day, st);
         }
         if !args.json {
             match &r.error {
@@ -42,7 +42,7 @@ pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
+            serde_json::to_string_pretty(&super::Days { days: &reports })
                 .expect("report serializes")
         );
     }

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use crate::check;
-use crate::config::{Config, Tier};
-use crate::error::{Result, exit};
-use crate::server_config::{Level, ServerConfig};
+use milvus_tier::check;
+use milvus_tier::config::{Config, Tier};
+use milvus_tier::error::{Result, exit};
+use milvus_tier::server_config::{Level, ServerConfig};
 
 /// Print the effective configuration, then one line per check.
 pub async fn run(path: &Path, config: &Config) -> Result<i32> {

@@ -1,8 +1,8 @@
 //! `--date D | --from D1 --to D2`: the days a command addresses (default: yesterday).
 
-use crate::config::Config;
-use crate::day::Day;
-use crate::error::{Error, Result};
+use milvus_tier::config::Config;
+use milvus_tier::day::Day;
+use milvus_tier::error::{Error, Result};
 
 /// Day selection shared by the commands that work day by day.
 #[derive(Debug, Clone, clap::Args)]

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::backup::gc::{DRY_RUN, GcOptions, gc};
-use crate::config::Config;
-use crate::error::Result;
+use milvus_tier::backup::gc::{DRY_RUN, GcOptions, gc};
+use milvus_tier::config::Config;
+use milvus_tier::error::Result;
 
 /// Arguments of `gc`.
 #[derive(Debug, clap::Args)]

@@ -1,9 +1,9 @@
 //! `milvus-tier meta show`.
 
-use crate::config::Config;
-use crate::day::Day;
-use crate::error::{Error, Result, exit};
-use crate::meta::{ConnectOptions, DaySummary, MetaDb, TableState};
+use milvus_tier::config::Config;
+use milvus_tier::day::Day;
+use milvus_tier::error::{Error, Result, exit};
+use milvus_tier::meta::{ConnectOptions, DaySummary, MetaDb, TableState};
 
 use super::MetaShowArgs;
 

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
-use crate::day::Day;
-use crate::error::{Result, exit};
-use crate::migrate::{self, DayReport, MigrateOptions, Outcome};
-use crate::progress::Progress;
+use milvus_tier::config::Config;
+use milvus_tier::day::Day;
+use milvus_tier::error::{Result, exit};
+use milvus_tier::migrate::{self, DayReport, MigrateOptions, Outcome};
+use milvus_tier::progress::Progress;
 
 /// Arguments of `migrate`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +35,7 @@ pub const ARRAY_INDEX_ENV: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
 /// The day of an array job's child: `days[index]`.
 pub fn array_day(days: &[Day], index: Option<&str>) -> Result<Day> {
     let raw = index.ok_or_else(|| {
-        crate::Error::Usage(format!(
+        milvus_tier::Error::Usage(format!(
             "--day-from-array-index: {ARRAY_INDEX_ENV} is not set (this runs as a child of a Batch array job)"
         ))
     })?;
@@ -44,7 +44,7 @@ pub fn array_day(days: &[Day], index: Option<&str>) -> Result<Day> {
         .ok()
         .and_then(|i| days.get(i).copied())
         .ok_or_else(|| {
-            crate::Error::Usage(format!(
+            milvus_tier::Error::Usage(format!(
                 "--day-from-array-index: {ARRAY_INDEX_ENV}={raw} is not an index into the {} day(s) of the range",
                 days.len()
             ))
@@ -73,7 +73,7 @@ pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Res
     for day in days {
         let report = migrate::migrate_day(config, day, &opts).await;
         for st in &report.steps {
-            crate::metrics::note_step(report.day, st);
+            milvus_tier::metrics::note_step(report.day, st);
         }
         if !args.json {
             print_text(&report);
@@ -84,14 +84,14 @@ pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Res
             break;
         }
     }
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
-        .expect("report serializes");
+    let json =
+        serde_json::to_string_pretty(&super::Days { days: &reports }).expect("report serializes");
     if args.json {
         outln!("{json}");
     }
     if let Some(path) = &args.report {
         std::fs::write(path, format!("{json}\n"))
-            .map_err(|e| crate::Error::io("write report", path, e))?;
+            .map_err(|e| milvus_tier::Error::io("write report", path, e))?;
     }
     let code = reports
         .iter()
@@ -108,7 +108,7 @@ pub async fn run(config: &Config, args: &MigrateArgs, progress: Progress) -> Res
 /// existing file must open for writing, a new one needs an existing writable folder.
 pub fn check_writable(flag: &str, path: &Path) -> Result<()> {
     let refuse = |reason: String| {
-        Err(crate::Error::Usage(format!(
+        Err(milvus_tier::Error::Usage(format!(
             "{flag} {}: {reason}",
             path.display()
         )))
@@ -130,7 +130,7 @@ pub fn check_writable(flag: &str, path: &Path) -> Result<()> {
         return refuse(format!("folder {} does not exist", parent.display()));
     }
     let c = std::ffi::CString::new(parent.as_os_str().as_encoded_bytes())
-        .map_err(|_| crate::Error::Usage(format!("{flag} {}: bad path", path.display())))?;
+        .map_err(|_| milvus_tier::Error::Usage(format!("{flag} {}: bad path", path.display())))?;
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
         return refuse(format!(

@@ -36,12 +36,10 @@ mod verify;
 
 use std::path::PathBuf;
 
-pub use submit::notice_for as submit_notice;
-
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, Tier};
-use crate::error::{Error, exit};
+use milvus_tier::config::{Config, Tier};
+use milvus_tier::error::{Error, exit};
 
 /// Operations sidecar and day-by-day migrator for two-tier Milvus 1.1.1 clusters.
 #[derive(Debug, Parser)]
@@ -141,7 +139,7 @@ pub enum MetaCommand {
 #[derive(Debug, clap::Args)]
 pub struct MetaShowArgs {
     /// Which cluster to read.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = parse_tier)]
     pub tier: Tier,
     /// The day, YYYY-MM-DD.
     #[arg(long)]
@@ -152,6 +150,17 @@ pub struct MetaShowArgs {
     /// Print a JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--tier`: one of [`Tier::ALL`], as the library spells it.
+fn parse_tier(s: &str) -> std::result::Result<Tier, String> {
+    s.parse()
+}
+
+/// The JSON report of a command over days: `{"days": [...]}`.
+#[derive(serde::Serialize)]
+struct Days<'a, T> {
+    days: &'a [T],
 }
 
 /// Run the parsed command; returns the process exit code.
@@ -183,14 +192,14 @@ pub async fn run(cli: Cli) -> i32 {
         Err(e) => fail(&e),
     };
     if let Some((command, collection)) = pushed {
-        let end = crate::metrics::RunEnd {
+        let end = milvus_tier::metrics::RunEnd {
             command,
             collection: &collection,
             exit_code: code,
             seconds: started.elapsed().as_secs_f64(),
             ended_at: chrono::Utc::now().timestamp_micros() as f64 / 1e6,
         };
-        crate::metrics::push_run(&config, &end).await;
+        milvus_tier::metrics::push_run(&config, &end).await;
     }
     code
 }
@@ -220,7 +229,7 @@ fn short_digest(d: &str) -> &str {
 }
 
 /// One step line of a day's text report; `bytes` labels the byte count.
-fn print_step(s: &crate::migrate::StepReport, bytes: &str) {
+fn print_step(s: &milvus_tier::migrate::StepReport, bytes: &str) {
     outln!(
         "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  {bytes:<5} {:>12}  {}{}",
         s.step,
@@ -265,11 +274,11 @@ pub fn fail(e: &Error) -> i32 {
 pub const CHECKS_FAILED: i32 = exit::FAILURE;
 
 /// Bars for a person at a terminal (text logs); periodic log events otherwise.
-fn progress_for(format: Option<LogFormat>) -> crate::progress::Progress {
+fn progress_for(format: Option<LogFormat>) -> milvus_tier::progress::Progress {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() && format != Some(LogFormat::Json) {
-        crate::progress::Progress::bars()
+        milvus_tier::progress::Progress::bars()
     } else {
-        crate::progress::Progress::log()
+        milvus_tier::progress::Progress::log()
     }
 }

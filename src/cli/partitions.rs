@@ -1,13 +1,13 @@
 //! `milvus-tier partitions rotate`.
 
-use crate::backup::verify::Verifier;
-use crate::config::{Config, Tier};
-use crate::day::Day;
-use crate::engine::Engine;
-use crate::error::{Error, Result, exit};
-use crate::meta::{ConnectOptions, MetaDb};
-use crate::notify::{self, Level, Notice};
-use crate::partitions::{self, JournalCheck, RotateOptions, RotateReport, VerifiedCheck};
+use milvus_tier::backup::verify::Verifier;
+use milvus_tier::config::{Config, Tier};
+use milvus_tier::day::Day;
+use milvus_tier::engine::Engine;
+use milvus_tier::error::{Error, Result, exit};
+use milvus_tier::meta::{ConnectOptions, MetaDb};
+use milvus_tier::notify::{self, Level, Notice};
+use milvus_tier::partitions::{self, JournalCheck, RotateOptions, RotateReport, VerifiedCheck};
 
 /// Arguments of `partitions rotate`.
 #[derive(Debug, clap::Args)]
@@ -58,13 +58,13 @@ pub async fn run(config: &Config, args: &RotateArgs) -> Result<i32> {
             if report.dry_run {
                 return Ok(exit::OK);
             }
-            crate::metrics::note(
+            milvus_tier::metrics::note(
                 "milvus_tier_partitions_dropped",
                 None,
                 None,
                 report.dropped.len() as f64,
             );
-            crate::metrics::note(
+            milvus_tier::metrics::note(
                 "milvus_tier_partitions_kept",
                 None,
                 None,

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::config::Config;
-use crate::error::{Result, exit};
+use milvus_tier::config::Config;
+use milvus_tier::error::{Result, exit};
 
 /// Arguments of `report upload`.
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ pub struct UploadArgs {
 
 /// Upload the report; prints where it went.
 pub async fn upload(config: &Config, args: &UploadArgs) -> Result<i32> {
-    let dest = crate::report::upload(&args.file, &args.to, config.backup.as_ref()).await?;
+    let dest = milvus_tier::report::upload(&args.file, &args.to, config.backup.as_ref()).await?;
     outln!("report {} uploaded to {dest}", args.file.display());
     Ok(exit::OK)
 }

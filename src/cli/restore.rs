@@ -1,8 +1,8 @@
 //! `milvus-tier restore`: bring backed-up days back into long-term.
 
-use crate::backup::restore::{RestoreOptions, RestoreOutcome, restore_day};
-use crate::config::Config;
-use crate::error::Result;
+use milvus_tier::backup::restore::{RestoreOptions, RestoreOutcome, restore_day};
+use milvus_tier::config::Config;
+use milvus_tier::error::Result;
 
 /// Arguments of `restore`.
 #[derive(Debug, clap::Args)]
@@ -53,7 +53,7 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
                 if args.json {
                     outln!(
                         "{}",
-                        serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
+                        serde_json::to_string_pretty(&super::Days { days: &reports })
                             .expect("report serializes")
                     );
                 }
@@ -100,14 +100,14 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
             ("milvus_tier_step_rows", r.rows_inserted as f64),
             ("milvus_tier_step_bytes", r.bytes as f64),
         ] {
-            crate::metrics::note(name, Some("restore"), Some(r.day), v);
+            milvus_tier::metrics::note(name, Some("restore"), Some(r.day), v);
         }
         reports.push(r);
     }
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "days": reports }))
+            serde_json::to_string_pretty(&super::Days { days: &reports })
                 .expect("report serializes")
         );
     }

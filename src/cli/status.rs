@@ -1,10 +1,10 @@
 //! `milvus-tier status`: one line per day with its phase, or one JSON document; exit 5
 //! when a day is behind.
 
-use crate::config::Config;
-use crate::day::Day;
-use crate::error::{Error, Result, exit};
-use crate::lifecycle::{DayStatus, StatusOptions, StatusReport, status};
+use milvus_tier::config::Config;
+use milvus_tier::day::Day;
+use milvus_tier::error::{Error, Result, exit};
+use milvus_tier::lifecycle::{DayStatus, StatusOptions, StatusReport, status};
 
 /// Days shown when none are given: this many, up to yesterday.
 const DEFAULT_DAYS: u64 = 14;
@@ -62,16 +62,16 @@ pub async fn run(config: &Config, args: &StatusArgs) -> Result<i32> {
     if let Some(base) = &config.metrics.pushgateway_url {
         let job = config.metrics.job.as_deref().unwrap_or("milvus-tier");
         let timeout = std::time::Duration::from_secs(config.metrics.timeout_secs.unwrap_or(10));
-        let body = crate::metrics::lifecycle_text(&report);
+        let body = milvus_tier::metrics::lifecycle_text(&report);
         if let Err(e) =
-            crate::metrics::push(base, job, "status", &report.collection, body, timeout).await
+            milvus_tier::metrics::push(base, job, "status", &report.collection, body, timeout).await
         {
             tracing::warn!(error = %e, "metrics push failed");
             eprintln!("warning: metrics not pushed: {e}");
         }
     }
     if args.metrics {
-        out!("{}", crate::metrics::lifecycle_text(&report));
+        out!("{}", milvus_tier::metrics::lifecycle_text(&report));
     } else if args.json {
         outln!(
             "{}",

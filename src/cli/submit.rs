@@ -1,15 +1,16 @@
 //! `milvus-tier submit`: run a day's (or a range's) migration as an AWS Batch job, and with
 //! `--wait` watch it to the end and notify Slack.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::json;
+use serde::Serialize;
 
-use crate::batch::{self, BatchApi, JobInfo, JobState, aws::AwsBatch};
-use crate::config::Config;
-use crate::day::Day;
-use crate::error::{Error, Result, exit};
-use crate::notify::{self, Level, Notice};
+use milvus_tier::batch::notice::{days_label, job_duration, notice_for};
+use milvus_tier::batch::{self, BatchApi, JobState, aws::AwsBatch};
+use milvus_tier::config::Config;
+use milvus_tier::day::Day;
+use milvus_tier::error::{Error, Result, exit};
+use milvus_tier::notify::{self, Level, Notice};
 
 /// Arguments of `submit`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +27,33 @@ pub struct SubmitArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `submit --json` without `--wait`: the job as submitted.
+#[derive(Serialize)]
+struct Submitted<'a> {
+    job_id: &'a str,
+    job_name: &'a str,
+    days: &'a [Day],
+    array_size: Option<i32>,
+    status: &'static str,
+}
+
+/// `submit --wait --json`: the job as it ended, with the rows and bytes of its reports.
+#[derive(Serialize)]
+struct Finished<'a> {
+    job_id: &'a str,
+    job_name: &'a str,
+    days: &'a [Day],
+    array_size: Option<i32>,
+    status: JobState,
+    reason: Option<&'a str>,
+    log_stream: Option<&'a str>,
+    container_exit_code: Option<i32>,
+    duration_secs: f64,
+    rows: Option<i64>,
+    bytes: Option<u64>,
+    exit_code: i32,
 }
 
 /// Submit (and watch); returns the exit code: the job's result with `--wait`.
@@ -65,14 +93,6 @@ pub async fn run(config: &Config, args: &SubmitArgs) -> Result<i32> {
     }
 }
 
-fn days_label(days: &[Day]) -> String {
-    match (days.first(), days.last()) {
-        (Some(f), Some(l)) if f != l => format!("{f}..{l}"),
-        (Some(f), _) => f.to_string(),
-        _ => String::new(),
-    }
-}
-
 async fn submit_and_wait<B: BatchApi>(
     api: &B,
     config: &Config,
@@ -102,16 +122,16 @@ async fn submit_and_wait<B: BatchApi>(
     }
     if !args.wait {
         if args.json {
+            let report = Submitted {
+                job_id: &job_id,
+                job_name: &submitted.request.name,
+                days,
+                array_size: submitted.request.array_size,
+                status: "SUBMITTED",
+            };
             outln!(
                 "{}",
-                serde_json::to_string_pretty(&json!({
-                    "job_id": job_id,
-                    "job_name": submitted.request.name,
-                    "days": days,
-                    "array_size": submitted.request.array_size,
-                    "status": "SUBMITTED",
-                }))
-                .expect("serializes")
+                serde_json::to_string_pretty(&report).expect("serializes")
             );
         }
         return Ok(exit::OK);
@@ -145,20 +165,20 @@ async fn submit_and_wait<B: BatchApi>(
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "job_id": info.id,
-                "job_name": info.name,
-                "days": days,
-                "array_size": submitted.request.array_size,
-                "status": info.state,
-                "reason": info.reason,
-                "log_stream": info.log_stream,
-                "container_exit_code": info.exit_code,
-                "duration_secs": duration.as_secs_f64(),
-                "rows": totals.map(|t| t.rows),
-                "bytes": totals.map(|t| t.bytes),
-                "exit_code": code,
-            }))
+            serde_json::to_string_pretty(&Finished {
+                job_id: &info.id,
+                job_name: &info.name,
+                days,
+                array_size: submitted.request.array_size,
+                status: info.state.clone(),
+                reason: info.reason.as_deref(),
+                log_stream: info.log_stream.as_deref(),
+                container_exit_code: info.exit_code,
+                duration_secs: duration.as_secs_f64(),
+                rows: totals.map(|t| t.rows),
+                bytes: totals.map(|t| t.bytes),
+                exit_code: code,
+            })
             .expect("serializes")
         );
     } else if code != exit::OK {
@@ -174,56 +194,9 @@ async fn submit_and_wait<B: BatchApi>(
     notice.rows = totals.map(|t| t.rows);
     notice.bytes = totals.map(|t| t.bytes);
     if let Some(t) = &totals {
-        crate::metrics::note("milvus_tier_step_rows", Some("job"), None, t.rows as f64);
-        crate::metrics::note("milvus_tier_step_bytes", Some("job"), None, t.bytes as f64);
+        milvus_tier::metrics::note("milvus_tier_step_rows", Some("job"), None, t.rows as f64);
+        milvus_tier::metrics::note("milvus_tier_step_bytes", Some("job"), None, t.bytes as f64);
     }
     notify::notify(config, &notice).await;
     Ok(code)
-}
-
-fn job_duration(info: &JobInfo) -> Option<Duration> {
-    match (info.started_at, info.stopped_at) {
-        (Some(a), Some(b)) if b >= a && a > 0 => {
-            Some(Duration::from_millis(u64::try_from(b - a).ok()?))
-        }
-        _ => None,
-    }
-}
-
-/// The Slack notice of a finished job (rows and bytes are added by the caller when the
-/// job's reports are readable).
-pub fn notice_for(collection: &str, days: &[Day], info: &JobInfo, duration: Duration) -> Notice {
-    let failed = info.state != JobState::Succeeded;
-    let mut extra = Vec::new();
-    if let Some(s) = &info.log_stream {
-        extra.push(("Log stream".to_string(), s.clone()));
-    }
-    if let Some(c) = info.exit_code {
-        extra.push(("Container exit code".to_string(), c.to_string()));
-    }
-    Notice {
-        level: if failed {
-            Level::Failure
-        } else {
-            Level::Success
-        },
-        what: "migration".into(),
-        collection: collection.to_string(),
-        days: days_label(days),
-        job_id: Some(info.id.clone()),
-        status: info.state.to_string(),
-        reason: if failed {
-            Some(
-                info.reason
-                    .clone()
-                    .unwrap_or_else(|| "no reason given by Batch".into()),
-            )
-        } else {
-            None
-        },
-        duration: Some(duration),
-        rows: None,
-        bytes: None,
-        extra,
-    }
 }

@@ -1,8 +1,8 @@
 //! `milvus-tier verify`: one line per finding, a summary, exit 5 on any mismatch.
 
-use crate::backup::verify::Verifier;
-use crate::config::Config;
-use crate::error::{Result, exit};
+use milvus_tier::backup::verify::{DayVerification, Verifier};
+use milvus_tier::config::Config;
+use milvus_tier::error::{Result, exit};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -18,52 +18,30 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-/// Record the outcome in the journal (where it exists), for `status`.
-async fn record(
-    long: &crate::meta::MetaDb,
-    v: &crate::backup::verify::DayVerification,
-    deep: bool,
-    run_id: &str,
-    started_at: i64,
-) -> Result<()> {
-    use crate::lifecycle::record::{Record, VERIFY, record_verify};
-    let kinds: Vec<&str> = v.findings.iter().take(20).map(|f| f.kind).collect();
-    record_verify(
-        long,
-        &Record {
-            collection: &v.collection,
-            day: v.day,
-            step: VERIFY,
-            state: "done",
-            run_id,
-            started_at,
-            finished_at: crate::journal::now_micros(),
-            files: v.files_checked as i64,
-            rows: v.findings.len() as i64,
-            bytes: 0,
-            detail: Some(serde_json::json!({"deep": deep, "findings": kinds}).to_string()),
-        },
-    )
-    .await?;
-    Ok(())
+/// `verify --json`.
+#[derive(serde::Serialize)]
+struct VerifyReport<'a> {
+    days: &'a [DayVerification],
+    ok: bool,
 }
 
 /// Verify the days.
 pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
     let days = args.days.days(config)?;
     let verifier = Verifier::connect(config).await?;
-    let (long, _, _) = crate::migrate::connect(config, crate::config::Tier::LongTerm).await?;
+    let (long, _, _) =
+        milvus_tier::context::connect(config, milvus_tier::config::Tier::LongTerm).await?;
     let run_id = format!(
         "{}:{}:verify",
-        crate::migrate::hostname(),
+        milvus_tier::context::hostname(),
         std::process::id()
     );
     let mut reports = Vec::new();
     for day in days {
-        let started_at = crate::journal::now_micros();
+        let started_at = milvus_tier::journal::now_micros();
         let v = verifier.verify_day(day, args.deep).await?;
-        record(&long, &v, args.deep, &run_id, started_at).await?;
-        crate::metrics::note(
+        milvus_tier::backup::verify::record(&long, &v, args.deep, &run_id, started_at).await?;
+        milvus_tier::metrics::note(
             "milvus_tier_verify_findings",
             None,
             Some(v.day),
@@ -105,10 +83,10 @@ pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "days": reports,
-                "ok": bad == 0,
-            }))
+            serde_json::to_string_pretty(&VerifyReport {
+                days: &reports,
+                ok: bad == 0,
+            })
             .expect("report serializes")
         );
     } else {

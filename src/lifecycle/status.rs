@@ -271,8 +271,8 @@ pub async fn status(config: &Config, opts: &StatusOptions) -> Result<StatusRepor
     let days = Day::range(opts.from, opts.to)?;
     let short_t = config.tier(Tier::ShortTerm)?;
     let long_t = config.tier(Tier::LongTerm)?;
-    let (short, _, short_coll) = crate::migrate::connect(config, Tier::ShortTerm).await?;
-    let (long, _, long_coll) = crate::migrate::connect(config, Tier::LongTerm).await?;
+    let (short, _, short_coll) = crate::context::connect(config, Tier::ShortTerm).await?;
+    let (long, _, long_coll) = crate::context::connect(config, Tier::LongTerm).await?;
     let mut queries = 0u32;
     let short_days = tier_days(
         &short,

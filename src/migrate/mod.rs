@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::backup::{self, store::Store};
 use crate::config::{Config, Tier};
+use crate::context::connect;
 use crate::day::Day;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -137,20 +138,6 @@ pub async fn migrate_day(config: &Config, day: Day, opts: &MigrateOptions) -> Da
     }
 }
 
-pub(crate) async fn connect(config: &Config, tier: Tier) -> Result<(MetaDb, PathBuf, String)> {
-    let t = config.tier(tier)?;
-    let opts = ConnectOptions {
-        timeout: config.connect_timeout(),
-        max_connections: 4,
-        ..ConnectOptions::default()
-    };
-    Ok((
-        MetaDb::connect_with(&t.meta_url, &opts).await?,
-        t.storage_path,
-        t.collection,
-    ))
-}
-
 /// A day is migrated only once it ended `limits.settle_minutes` ago in the configured
 /// timezone: before that, short-term may still receive its late inserts and flushes.
 fn check_settled(config: &Config, day: Day) -> Result<()> {
@@ -208,7 +195,7 @@ async fn run(
         return Ok(Outcome::Planned);
     }
 
-    let holder = format!("{}:{}:{}", hostname(), std::process::id(), run_id());
+    let holder = crate::context::holder_id();
     let lock_name = format!("migrate/{}/{day}", cx.long_collection);
     let lease = Lease::acquire_waiting(
         &cx.long,
@@ -544,7 +531,7 @@ pub async fn backup_published_day(config: &Config, day: Day) -> DayReport {
             ));
         };
         let (long, long_storage, long_collection) = connect(config, Tier::LongTerm).await?;
-        let holder = format!("{}:{}:{}", hostname(), std::process::id(), run_id());
+        let holder = crate::context::holder_id();
         let lock_name = format!("migrate/{long_collection}/{day}");
         let lease = Lease::acquire_waiting(
             &long,
@@ -711,21 +698,4 @@ async fn record_failure(
             detail: Some(with_error(prev.and_then(|p| p.detail.as_deref()), base)),
         })
         .await
-}
-
-/// This host's name (lock holders are `host:pid:run`).
-pub fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
-fn run_id() -> String {
-    format!("{:x}", now_micros())
 }
