@@ -196,7 +196,7 @@ async fn archive_day(
         .collect();
     let rows = files
         .iter()
-        .filter(|f| crate::backup::PUBLISHED_TYPES.contains(&f.file_type))
+        .filter(|f| crate::segments::layout::PUBLISHED_TYPES.contains(&f.file_type))
         .filter(|f| f.file_type != crate::meta::FileType::Backup)
         .map(|f| f.row_count)
         .sum();

@@ -22,14 +22,10 @@ use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
 use crate::journal::{Journal, State, Step};
 use crate::meta::{FileRow, FileType, MetaDb, TableRow, TableState};
-use crate::migrate::publish::result_filter;
-use crate::migrate::stage::segments_of;
+use crate::segments::layout::{PUBLISHED_TYPES, result_filter, segments_of};
 use crate::segments::{self, FileDigest};
 use manifest::{Manifest, ManifestFile, file_key, manifest_key};
 use store::Store;
-
-/// File types a published day holds in long-term metadata.
-pub const PUBLISHED_TYPES: &[FileType] = &[FileType::Raw, FileType::Index, FileType::Backup];
 
 /// A published day as long-term holds it: rows and files.
 #[derive(Debug, Clone)]

@@ -431,7 +431,7 @@ async fn repair_day(
         let segs: Vec<SegmentRef> = segs.into_iter().collect();
         let opts = CopyOptions {
             concurrency: config.limits.copy_concurrency,
-            include: Some(publish::result_filter(&m.table_files)),
+            include: Some(crate::segments::layout::result_filter(&m.table_files)),
             existing: Existing::Replace,
             fsync: true,
             prehashed: Some(Arc::new(downloaded)),

@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::PublishedDay;
 use super::manifest::{Manifest, file_key};
 use super::restore::read_manifest;
 use super::store::Store;
-use super::{PUBLISHED_TYPES, PublishedDay};
 use crate::config::{Config, Tier};
 use crate::day::{Day, TagFormat};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, State, Step};
 use crate::meta::{FileType, MetaDb, TableState};
-use crate::migrate::{plan::INPUT_TYPES, plan::raw_names};
+use crate::segments::layout::{INPUT_TYPES, PUBLISHED_TYPES, raw_names};
 use crate::segments::{FileDigest, SegmentRef, segment_dir};
 
 /// One disagreement.

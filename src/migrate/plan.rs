@@ -9,16 +9,10 @@ use serde::Serialize;
 use crate::day::Day;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, State, Step};
-use crate::meta::{FileRow, FileType, MetaDb, TableRow, TableState};
-
-/// Input file types: what the local engine needs to rebuild the day.
-pub const INPUT_TYPES: &[FileType] = &[FileType::Raw, FileType::ToIndex, FileType::Backup];
-/// Types that mean the short-term engine is still writing the day.
-pub const IN_FLIGHT_TYPES: &[FileType] = &[FileType::New, FileType::NewMerge, FileType::NewIndex];
-/// Bytes of the size header at the start of `.rv` and `.uid` files.
-pub const HEADER_BYTES: u64 = 8;
-/// Names in a segment folder that belong to the segment, not to one file row.
-pub const SEGMENT_SIDE_FILES: &[&str] = &["deleted_docs", "bloom_filter"];
+use crate::meta::{FileRow, MetaDb, TableRow, TableState};
+use crate::segments::layout::{
+    HEADER_BYTES, IN_FLIGHT_TYPES, INPUT_TYPES, SEGMENT_SIDE_FILES, raw_names,
+};
 
 /// One partition of the day, as read and as it will be written.
 #[derive(Debug, Clone, Serialize)]
@@ -339,11 +333,6 @@ pub fn target_partition(p: &TableRow, long: &TableRow) -> TableRow {
         flush_lsn: long.flush_lsn,
         ..p.clone()
     }
-}
-
-/// Names a raw file row owns in its segment folder.
-pub fn raw_names(f: &FileRow) -> [String; 2] {
-    [format!("{}.rv", f.file_id), format!("{}.uid", f.file_id)]
 }
 
 /// Check each input segment folder holds the raw files the rows imply, with matching

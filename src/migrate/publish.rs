@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::plan::{SEGMENT_SIDE_FILES, raw_names};
-use super::stage::segments_of;
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
 use crate::journal::{Entry, Journal, PublishDetail, State, Step, now_micros};
 use crate::lock::Lease;
 use crate::meta::{FileRow, FileType, MetaDb, TableRow, WriteMode, rows_digest};
+use crate::segments::layout::{result_filter, segments_of};
 use crate::segments::{self, CopyOptions, Existing, FileDigest, Prehashed, ProgressFn};
 
 /// What publish did.
@@ -73,20 +72,6 @@ pub struct PublishInput<'a> {
     /// How long to wait for a running gc to end before writing folders (then a retryable
     /// error, nothing written).
     pub gc_wait: Duration,
-}
-
-/// Names the result rows own in their segment folders.
-pub fn result_filter(files: &[FileRow]) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
-    let mut names: BTreeSet<String> = SEGMENT_SIDE_FILES.iter().map(|s| s.to_string()).collect();
-    for f in files {
-        match f.file_type {
-            FileType::Index => {
-                names.insert(f.file_id.clone());
-            }
-            _ => names.extend(raw_names(f)),
-        }
-    }
-    Arc::new(move |n: &str| names.contains(n))
 }
 
 /// Every result segment folder holds `deleted_docs`: Milvus cannot load a segment without

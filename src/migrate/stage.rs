@@ -5,18 +5,17 @@
 //! Short-term index files are not copied: the engine rebuilds the index from the raw
 //! vectors (`.rv`/`.uid`) of RAW, TO_INDEX and BACKUP files (see docs/migrate.md).
 
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::plan::{DayPlan, SEGMENT_SIDE_FILES, raw_names};
+use super::plan::DayPlan;
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
 use crate::meta::{EngineType, FileRow, FileType, MetaDb, TableRow, WriteMode};
 use crate::segments::ProgressFn;
-use crate::segments::{self, CopyOptions, Existing, FileDigest, SegmentRef};
+use crate::segments::layout::{raw_filter, segments_of};
+use crate::segments::{self, CopyOptions, Existing, FileDigest};
 
 /// What stage did.
 #[derive(Debug, Clone, Serialize)]
@@ -29,27 +28,6 @@ pub struct StageReport {
     pub bytes: u64,
     /// Rows inserted into the local metadata.
     pub rows_inserted: usize,
-}
-
-/// The segments of a set of file rows.
-pub fn segments_of(files: &[FileRow]) -> Vec<SegmentRef> {
-    let set: BTreeSet<SegmentRef> = files
-        .iter()
-        .map(|f| SegmentRef {
-            table_id: f.table_id.clone(),
-            segment_id: f.segment_id.clone(),
-        })
-        .collect();
-    set.into_iter().collect()
-}
-
-/// A file-name filter that keeps the raw files of `files` and the segment side files.
-pub fn raw_filter(files: &[FileRow]) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
-    let mut names: BTreeSet<String> = SEGMENT_SIDE_FILES.iter().map(|s| s.to_string()).collect();
-    for f in files {
-        names.extend(raw_names(f));
-    }
-    Arc::new(move |n: &str| names.contains(n))
 }
 
 /// The engine type of unindexed data: BIN_FLAT for binary metrics, FLAT otherwise (as

@@ -42,6 +42,7 @@
 mod copy;
 mod digest;
 mod fsio;
+pub mod layout;
 mod throttle;
 pub(crate) mod writeback;
 
