@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backup::verify::Verifier;
 use crate::config::{Config, Tier};
 use crate::day::Day;
 use crate::error::{Error, Result};
@@ -22,6 +21,7 @@ use crate::lifecycle::read::tier_days;
 use crate::lifecycle::record::{self, ARCHIVE, RawEntry, Record};
 use crate::lock::Lease;
 use crate::meta::MetaDb;
+use crate::verify::Verifier;
 
 /// What `archive` does.
 #[derive(Debug, Clone, Copy)]

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
+use crate::day::Day;
 use crate::error::{Error, Result};
 use crate::lock::Fence;
 use crate::meta::MetaDb;
@@ -348,5 +349,119 @@ impl Entry {
             .publish_detail()?
             .map(|d| d.segments)
             .unwrap_or_default())
+    }
+}
+/// The journal records of a run's steps.
+impl Journal {
+    /// Record that `run_id` is at `state` of `step` for a day, keeping the step's start
+    /// time when this run began it; `figures` are `(files, rows, bytes, digest)`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn mark(
+        &self,
+        collection: &str,
+        day: &str,
+        step: Step,
+        state: State,
+        run_id: &str,
+        figures: Option<(usize, i64, u64, &str)>,
+    ) -> Result<()> {
+        let now = now_micros();
+        let started = match self.get(collection, day, step).await? {
+            Some(e) if e.run_id == run_id => e.started_at,
+            _ => now,
+        };
+        let (files, rows, bytes, digest) = figures.unwrap_or((0, 0, 0, ""));
+        self.put(&Entry {
+            collection: collection.to_string(),
+            day: day.to_string(),
+            step,
+            state,
+            run_id: run_id.to_string(),
+            started_at: started,
+            updated_at: now,
+            finished_at: (state != State::Running).then_some(now),
+            files: files as i64,
+            rows,
+            bytes: bytes as i64,
+            checksum_digest: digest.to_string(),
+            detail: None,
+        })
+        .await
+    }
+
+    /// Mark `run_id`'s running entries of a day failed with the error and its kind; a day
+    /// found not ready between steps is recorded on the step the run was about to begin.
+    pub async fn record_failure(
+        &self,
+        collection: &str,
+        day: Day,
+        run_id: &str,
+        e: &Error,
+    ) -> Result<()> {
+        let with_error = |detail: Option<&str>, base: serde_json::Value| {
+            let mut detail: serde_json::Value = detail
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or(base);
+            detail["error"] = serde_json::Value::String(e.to_string());
+            // `status` tells a day that is not ready yet (retried later) from a failure.
+            detail["kind"] = serde_json::Value::String(e.kind().name().to_string());
+            detail.to_string()
+        };
+        let entries = self.entries(collection, &day.to_string()).await?;
+        let mut marked = false;
+        for mut entry in entries.iter().cloned() {
+            if entry.run_id != run_id || entry.state != State::Running {
+                continue;
+            }
+            entry.state = State::Failed;
+            entry.finished_at = Some(now_micros());
+            entry.updated_at = now_micros();
+            entry.detail = Some(with_error(entry.detail.as_deref(), serde_json::json!({})));
+            self.put(&entry).await?;
+            marked = true;
+        }
+        if marked || e.kind() != crate::error::ErrorKind::NotReady {
+            return Ok(());
+        }
+        // A day found not ready between steps (the check before publish, or the plan) has no
+        // running step to mark: record it on the step the run was about to begin, so `status`
+        // shows the day waiting. A publish entry left by an earlier crashed run keeps its
+        // folder list (the next run cleans those folders up).
+        let done = |step: Step| {
+            entries
+                .iter()
+                .any(|x| x.step == step && x.run_id == run_id && x.state == State::Done)
+        };
+        let Some(step) = [Step::Stage, Step::Build, Step::Publish, Step::Backup]
+            .into_iter()
+            .find(|s| !done(*s))
+        else {
+            return Ok(());
+        };
+        let prev = entries
+            .iter()
+            .find(|x| x.step == step && x.state != State::Done);
+        let base = if step == Step::Publish {
+            serde_json::to_value(crate::journal::PublishDetail::default()).expect("serializes")
+        } else {
+            serde_json::json!({})
+        };
+        let now = now_micros();
+        self.put(&Entry {
+            collection: collection.to_string(),
+            day: day.to_string(),
+            step,
+            state: State::Failed,
+            run_id: run_id.to_string(),
+            started_at: now,
+            updated_at: now,
+            finished_at: Some(now),
+            files: 0,
+            rows: 0,
+            bytes: 0,
+            checksum_digest: String::new(),
+            detail: Some(with_error(prev.and_then(|p| p.detail.as_deref()), base)),
+        })
+        .await
     }
 }

@@ -15,6 +15,7 @@ pub mod day;
 pub mod engine;
 pub mod error;
 pub mod failpoint;
+pub mod gc;
 pub mod journal;
 pub mod lifecycle;
 pub mod lock;
@@ -25,11 +26,14 @@ pub mod milvus_name;
 pub mod notify;
 pub mod partitions;
 pub mod progress;
+pub mod publish;
 pub mod redact;
 pub mod report;
+pub mod restore;
 pub mod retry;
 pub mod segments;
 pub mod server_config;
+pub mod verify;
 
 pub use error::{Error, Result};
 

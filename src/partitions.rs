@@ -168,7 +168,7 @@ pub struct VerifiedCheck {
     /// The journal and row-count check, run first (cheap).
     pub journal: JournalCheck,
     /// The verifier of published days.
-    pub verifier: crate::backup::verify::Verifier,
+    pub verifier: crate::verify::Verifier,
     /// [`PartitionsConfig::deep_verify_max_age_hours`].
     pub deep_verify_max_age_hours: u32,
 }

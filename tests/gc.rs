@@ -14,7 +14,7 @@ use milvus_tier::error::ErrorKind;
 use milvus_tier::journal::{Entry, Journal, State, Step};
 use milvus_tier::lock::Lease;
 use milvus_tier::meta::{EngineType, FileType, MetaDb, TableState, WriteMode};
-use milvus_tier::migrate::publish::{PublishInput, publish};
+use milvus_tier::publish::{PublishInput, publish};
 use serde_json::Value;
 
 /// The lock gc holds for its run.

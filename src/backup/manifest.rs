@@ -237,6 +237,34 @@ fn check_digest(
     }
 }
 
+/// Read and check the manifest of `day` of `collection` in `store`.
+pub async fn read_manifest(
+    store: &super::store::Store,
+    collection: &str,
+    day: &str,
+) -> Result<Manifest> {
+    let key = manifest_key(collection, day);
+    let target = store.describe(&key);
+    let Some(bytes) = store.get_bytes(&key).await? else {
+        return Err(Error::Manifest {
+            target,
+            reason: "not found: the day has no backup or its backup is incomplete".into(),
+        });
+    };
+    let m = Manifest::parse(&bytes, &target)?;
+    m.check_integrity(&target)?;
+    if m.day != day || m.collection != collection {
+        return Err(Error::Manifest {
+            target,
+            reason: format!(
+                "describes collection `{}` day {}, expected `{collection}` day {day}",
+                m.collection, m.day
+            ),
+        });
+    }
+    Ok(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

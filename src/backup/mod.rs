@@ -6,11 +6,8 @@
 //! last. Uploads skip objects already present with the same size and checksum, so a rerun
 //! after a crash sends only what is missing.
 
-pub mod gc;
 pub mod manifest;
-pub mod restore;
 pub mod store;
-pub mod verify;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use milvus_tier::backup::gc::{DRY_RUN, GcOptions, gc};
 use milvus_tier::config::Config;
 use milvus_tier::error::Result;
+use milvus_tier::gc::{DRY_RUN, GcOptions, gc};
 
 /// Arguments of `gc`.
 #[derive(Debug, clap::Args)]

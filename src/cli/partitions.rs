@@ -1,6 +1,5 @@
 //! `milvus-tier partitions rotate`.
 
-use milvus_tier::backup::verify::Verifier;
 use milvus_tier::config::{Config, Tier};
 use milvus_tier::day::Day;
 use milvus_tier::engine::Engine;
@@ -8,6 +7,7 @@ use milvus_tier::error::{Error, Result, exit};
 use milvus_tier::meta::{ConnectOptions, MetaDb};
 use milvus_tier::notify::{self, Level, Notice};
 use milvus_tier::partitions::{self, JournalCheck, RotateOptions, RotateReport, VerifiedCheck};
+use milvus_tier::verify::Verifier;
 
 /// Arguments of `partitions rotate`.
 #[derive(Debug, clap::Args)]

@@ -1,8 +1,8 @@
 //! `milvus-tier restore`: bring backed-up days back into long-term.
 
-use milvus_tier::backup::restore::{RestoreOptions, RestoreOutcome, restore_day};
 use milvus_tier::config::Config;
 use milvus_tier::error::Result;
+use milvus_tier::restore::{RestoreOptions, RestoreOutcome, restore_day};
 
 /// Arguments of `restore`.
 #[derive(Debug, clap::Args)]

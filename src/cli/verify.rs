@@ -1,8 +1,8 @@
 //! `milvus-tier verify`: one line per finding, a summary, exit 5 on any mismatch.
 
-use milvus_tier::backup::verify::{DayVerification, Verifier};
 use milvus_tier::config::Config;
 use milvus_tier::error::{Result, exit};
+use milvus_tier::verify::{DayVerification, Verifier};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -40,7 +40,7 @@ pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
     for day in days {
         let started_at = milvus_tier::journal::now_micros();
         let v = verifier.verify_day(day, args.deep).await?;
-        milvus_tier::backup::verify::record(&long, &v, args.deep, &run_id, started_at).await?;
+        milvus_tier::verify::record(&long, &v, args.deep, &run_id, started_at).await?;
         milvus_tier::metrics::note(
             "milvus_tier_verify_findings",
             None,

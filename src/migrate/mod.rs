@@ -9,7 +9,6 @@
 pub mod build;
 pub mod idle;
 pub mod plan;
-pub mod publish;
 pub mod stage;
 
 use std::path::PathBuf;
@@ -24,10 +23,11 @@ use crate::day::Day;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
-use crate::journal::{Entry, Journal, State, Step, now_micros};
+use crate::journal::{Journal, State, Step};
 use crate::lock::Lease;
 use crate::meta::{ConnectOptions, MetaDb};
 use crate::progress::Progress;
+use crate::publish;
 use plan::{DayPlan, LongTermState, PlanInput};
 
 /// How a day ended.
@@ -207,12 +207,8 @@ async fn run(
     .await?;
     // Holding the day's lease (restore takes the same one): a restore of the day that
     // crashed left its staging folder, which no one else will remove.
-    crate::backup::restore::remove_crashed_restore_staging(
-        &cx.long_storage,
-        &cx.long_collection,
-        day,
-    )
-    .await;
+    crate::restore::remove_crashed_restore_staging(&cx.long_storage, &cx.long_collection, day)
+        .await;
     let journal = Journal::open(&cx.long).await?.fenced(lease.fence());
     let result = run_locked(
         config,
@@ -229,7 +225,10 @@ async fn run(
     .await;
     if let Err(e) = &result {
         // Best effort: the error itself is what the caller must see.
-        if let Err(je) = record_failure(&journal, &cx.long_collection, day, &holder, e).await {
+        if let Err(je) = journal
+            .record_failure(&cx.long_collection, day, &holder, e)
+            .await
+        {
             tracing::warn!(error = %je, "could not record the failure in the journal");
         }
     }
@@ -307,16 +306,16 @@ async fn run_locked(
     );
     // stage
     let t = Instant::now();
-    mark(
-        journal,
-        &cx.long_collection,
-        &day_s,
-        Step::Stage,
-        State::Running,
-        run_id,
-        None,
-    )
-    .await?;
+    journal
+        .mark(
+            &cx.long_collection,
+            &day_s,
+            Step::Stage,
+            State::Running,
+            run_id,
+            None,
+        )
+        .await?;
     let meter = progress.bytes("stage", p.stage_bytes);
     let staged = stage::stage(
         &p,
@@ -330,16 +329,16 @@ async fn run_locked(
     .await;
     meter.finish();
     let staged = staged?;
-    mark(
-        journal,
-        &cx.long_collection,
-        &day_s,
-        Step::Stage,
-        State::Done,
-        run_id,
-        Some((staged.files.len(), p.rows, staged.bytes, &staged.digest)),
-    )
-    .await?;
+    journal
+        .mark(
+            &cx.long_collection,
+            &day_s,
+            Step::Stage,
+            State::Done,
+            run_id,
+            Some((staged.files.len(), p.rows, staged.bytes, &staged.digest)),
+        )
+        .await?;
     steps.push(StepReport {
         step: "stage",
         seconds: t.elapsed().as_secs_f64(),
@@ -352,16 +351,16 @@ async fn run_locked(
 
     // build
     let t = Instant::now();
-    mark(
-        journal,
-        &cx.long_collection,
-        &day_s,
-        Step::Build,
-        State::Running,
-        run_id,
-        None,
-    )
-    .await?;
+    journal
+        .mark(
+            &cx.long_collection,
+            &day_s,
+            Step::Build,
+            State::Running,
+            run_id,
+            None,
+        )
+        .await?;
     let engine = Engine::new(&config.engine.http_url);
     let limits = build::BuildLimits {
         merge: Duration::from_secs(config.limits.merge_timeout_secs),
@@ -376,16 +375,16 @@ async fn run_locked(
         () = lease.fence().lost() => return Err(Error::LockLost(lease.fence().name().to_string())),
     };
     let built_bytes: i64 = built.files.iter().map(|f| f.file_size).sum();
-    mark(
-        journal,
-        &cx.long_collection,
-        &day_s,
-        Step::Build,
-        State::Done,
-        run_id,
-        Some((built.files.len(), p.rows, built_bytes as u64, "")),
-    )
-    .await?;
+    journal
+        .mark(
+            &cx.long_collection,
+            &day_s,
+            Step::Build,
+            State::Done,
+            run_id,
+            Some((built.files.len(), p.rows, built_bytes as u64, "")),
+        )
+        .await?;
     steps.push(StepReport {
         step: "build",
         seconds: t.elapsed().as_secs_f64(),
@@ -475,16 +474,16 @@ async fn backup_step(
     }
     let t = Instant::now();
     let store = Store::open(bcfg).await?;
-    mark(
-        journal,
-        &cx.long_collection,
-        &day_s,
-        Step::Backup,
-        State::Running,
-        run_id,
-        None,
-    )
-    .await?;
+    journal
+        .mark(
+            &cx.long_collection,
+            &day_s,
+            Step::Backup,
+            State::Running,
+            run_id,
+            None,
+        )
+        .await?;
     let tag = config.tier(Tier::LongTerm)?.tag_format.tag(day);
     let r = backup::backup_day(&backup::BackupInput {
         collection: &cx.long_collection,
@@ -497,16 +496,16 @@ async fn backup_step(
         concurrency: config.limits.copy_concurrency,
     })
     .await?;
-    mark(
-        journal,
-        &cx.long_collection,
-        &day_s,
-        Step::Backup,
-        State::Done,
-        run_id,
-        Some((r.files, r.rows, r.bytes, &r.digest)),
-    )
-    .await?;
+    journal
+        .mark(
+            &cx.long_collection,
+            &day_s,
+            Step::Backup,
+            State::Done,
+            run_id,
+            Some((r.files, r.rows, r.bytes, &r.digest)),
+        )
+        .await?;
     steps.push(StepReport {
         step: "backup",
         seconds: t.elapsed().as_secs_f64(),
@@ -555,7 +554,9 @@ pub async fn backup_published_day(config: &Config, day: Day) -> DayReport {
         };
         let r = backup_step(config, &cx, &journal, &holder, day, true, &mut steps).await;
         if let Err(e) = &r
-            && let Err(je) = record_failure(&journal, &cx.long_collection, day, &holder, e).await
+            && let Err(je) = journal
+                .record_failure(&cx.long_collection, day, &holder, e)
+                .await
         {
             tracing::warn!(error = %je, "could not record the failure in the journal");
         }
@@ -589,113 +590,4 @@ fn plan_input<'a>(cx: &'a Ctx, tag: String, journal: Option<&'a Journal>) -> Pla
         long_collection: &cx.long_collection,
         journal,
     }
-}
-
-pub(crate) async fn mark(
-    journal: &Journal,
-    collection: &str,
-    day: &str,
-    step: Step,
-    state: State,
-    run_id: &str,
-    figures: Option<(usize, i64, u64, &str)>,
-) -> Result<()> {
-    let now = now_micros();
-    let started = match journal.get(collection, day, step).await? {
-        Some(e) if e.run_id == run_id => e.started_at,
-        _ => now,
-    };
-    let (files, rows, bytes, digest) = figures.unwrap_or((0, 0, 0, ""));
-    journal
-        .put(&Entry {
-            collection: collection.to_string(),
-            day: day.to_string(),
-            step,
-            state,
-            run_id: run_id.to_string(),
-            started_at: started,
-            updated_at: now,
-            finished_at: (state != State::Running).then_some(now),
-            files: files as i64,
-            rows,
-            bytes: bytes as i64,
-            checksum_digest: digest.to_string(),
-            detail: None,
-        })
-        .await
-}
-
-async fn record_failure(
-    journal: &Journal,
-    collection: &str,
-    day: Day,
-    run_id: &str,
-    e: &Error,
-) -> Result<()> {
-    let with_error = |detail: Option<&str>, base: serde_json::Value| {
-        let mut detail: serde_json::Value = detail
-            .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or(base);
-        detail["error"] = serde_json::Value::String(e.to_string());
-        // `status` tells a day that is not ready yet (retried later) from a failure.
-        detail["kind"] = serde_json::Value::String(e.kind().name().to_string());
-        detail.to_string()
-    };
-    let entries = journal.entries(collection, &day.to_string()).await?;
-    let mut marked = false;
-    for mut entry in entries.iter().cloned() {
-        if entry.run_id != run_id || entry.state != State::Running {
-            continue;
-        }
-        entry.state = State::Failed;
-        entry.finished_at = Some(now_micros());
-        entry.updated_at = now_micros();
-        entry.detail = Some(with_error(entry.detail.as_deref(), serde_json::json!({})));
-        journal.put(&entry).await?;
-        marked = true;
-    }
-    if marked || e.kind() != crate::error::ErrorKind::NotReady {
-        return Ok(());
-    }
-    // A day found not ready between steps (the check before publish, or the plan) has no
-    // running step to mark: record it on the step the run was about to begin, so `status`
-    // shows the day waiting. A publish entry left by an earlier crashed run keeps its
-    // folder list (the next run cleans those folders up).
-    let done = |step: Step| {
-        entries
-            .iter()
-            .any(|x| x.step == step && x.run_id == run_id && x.state == State::Done)
-    };
-    let Some(step) = [Step::Stage, Step::Build, Step::Publish, Step::Backup]
-        .into_iter()
-        .find(|s| !done(*s))
-    else {
-        return Ok(());
-    };
-    let prev = entries
-        .iter()
-        .find(|x| x.step == step && x.state != State::Done);
-    let base = if step == Step::Publish {
-        serde_json::to_value(crate::journal::PublishDetail::default()).expect("serializes")
-    } else {
-        serde_json::json!({})
-    };
-    let now = now_micros();
-    journal
-        .put(&Entry {
-            collection: collection.to_string(),
-            day: day.to_string(),
-            step,
-            state: State::Failed,
-            run_id: run_id.to_string(),
-            started_at: now,
-            updated_at: now,
-            finished_at: Some(now),
-            files: 0,
-            rows: 0,
-            bytes: 0,
-            checksum_digest: String::new(),
-            detail: Some(with_error(prev.and_then(|p| p.detail.as_deref()), base)),
-        })
-        .await
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use std::collections::BTreeSet;
 
-use super::manifest::{Manifest, ManifestFile, file_key, manifest_key};
-use super::store::Store;
+use crate::backup::manifest::{Manifest, ManifestFile, file_key, manifest_key, read_manifest};
+use crate::backup::store::Store;
 use crate::config::{Config, Tier};
 use crate::day::Day;
 use crate::error::{Error, Result};
@@ -21,7 +21,7 @@ use crate::journal::{Journal, State, Step};
 use crate::lifecycle::record::{VERIFY, read_range};
 use crate::lock::Lease;
 use crate::meta::{FileRow, FileType, MetaDb, TableRow, WriteMode};
-use crate::migrate::{self, publish};
+use crate::publish;
 use crate::segments::{self, CopyOptions, Existing, Prehashed, SegmentRef, segment_dir};
 
 /// Options of a restore.
@@ -73,30 +73,6 @@ pub struct RestoreReport {
     /// Long-term files missing or different from the backup (repaired, or to repair in a
     /// dry run), each with what is wrong.
     pub repair: Vec<String>,
-}
-
-/// Read and check the manifest of `day` of `collection` in `store`.
-pub async fn read_manifest(store: &Store, collection: &str, day: &str) -> Result<Manifest> {
-    let key = manifest_key(collection, day);
-    let target = store.describe(&key);
-    let Some(bytes) = store.get_bytes(&key).await? else {
-        return Err(Error::Manifest {
-            target,
-            reason: "not found: the day has no backup or its backup is incomplete".into(),
-        });
-    };
-    let m = Manifest::parse(&bytes, &target)?;
-    m.check_integrity(&target)?;
-    if m.day != day || m.collection != collection {
-        return Err(Error::Manifest {
-            target,
-            reason: format!(
-                "describes collection `{}` day {}, expected `{collection}` day {day}",
-                m.collection, m.day
-            ),
-        });
-    }
-    Ok(m)
 }
 
 /// Restore one day.
@@ -369,7 +345,7 @@ async fn damaged_files<'m>(
                 Some(format!("{} bytes, the backup holds {}", meta.len(), f.size))
             }
             Ok(_) if hash => {
-                let (_, b3) = super::store::hash_file(&path).await?;
+                let (_, b3) = crate::backup::store::hash_file(&path).await?;
                 (b3 != f.blake3).then(|| format!("BLAKE3 {b3}, the backup holds {}", f.blake3))
             }
             Ok(_) => None,
@@ -439,7 +415,7 @@ async fn repair_day(
         };
         // The repair writes temporary folders gc would remove: its day's lease makes it
         // visible to gc, and it writes only while no gc runs.
-        crate::backup::gc::wait_until_gc_ends(long, config.lock_wait()).await?;
+        crate::gc::wait_until_gc_ends(long, config.lock_wait()).await?;
         // Prove the lease is held right before touching long-term files.
         lease.fence().hold_now().await?;
         segments::copy_segments(&staging, long_storage, &segs, &opts).await?;
@@ -607,16 +583,16 @@ async fn restore_locked(
     report.digest = published.digest.clone();
     if cx.source == cx.target {
         // The day's backup exists (it was just read): record it so migrate does not redo it.
-        migrate::mark(
-            cx.journal,
-            cx.target,
-            cx.day,
-            Step::Backup,
-            State::Done,
-            cx.run_id,
-            Some((m.files.len(), 0, report.bytes, &m.files_digest)),
-        )
-        .await?;
+        cx.journal
+            .mark(
+                cx.target,
+                cx.day,
+                Step::Backup,
+                State::Done,
+                cx.run_id,
+                Some((m.files.len(), 0, report.bytes, &m.files_digest)),
+            )
+            .await?;
     }
     Ok(())
 }

@@ -9,10 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::PublishedDay;
-use super::manifest::{Manifest, file_key};
-use super::restore::read_manifest;
-use super::store::Store;
+use crate::backup::PublishedDay;
+use crate::backup::manifest::{Manifest, file_key, read_manifest};
+use crate::backup::store::Store;
 use crate::config::{Config, Tier};
 use crate::day::{Day, TagFormat};
 use crate::error::{Error, Result};
@@ -255,7 +254,7 @@ impl Verifier {
                     detail: format!("{} bytes, {} recorded", meta.len(), r.size),
                 });
             } else if deep {
-                let (_, hash) = super::store::hash_file(&path).await?;
+                let (_, hash) = crate::backup::store::hash_file(&path).await?;
                 if hash != r.blake3 {
                     v.findings.push(Finding {
                         kind: "checksum_mismatch",
@@ -428,7 +427,8 @@ fn compare_manifest(
         }
     }
     for r in reference {
-        let path = super::manifest::ManifestFile::path_of(&r.table_id, &r.segment_id, &r.name);
+        let path =
+            crate::backup::manifest::ManifestFile::path_of(&r.table_id, &r.segment_id, &r.name);
         match m.files.iter().find(|f| f.path == path) {
             Some(f) if f.size == r.size && f.blake3 == r.blake3 => {}
             Some(f) => push(

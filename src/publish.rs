@@ -124,7 +124,7 @@ pub async fn publish(input: &PublishInput<'_>) -> Result<PublishReport> {
     failpoint("publish.before_copy");
     // gc removes folders no row references yet. Now that this publish is visible to gc
     // (its day's lease, its running entry), write only while no gc runs.
-    crate::backup::gc::wait_until_gc_ends(input.long, input.gc_wait).await?;
+    crate::gc::wait_until_gc_ends(input.long, input.gc_wait).await?;
 
     let opts = CopyOptions {
         concurrency: input.concurrency,
