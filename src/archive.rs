@@ -169,11 +169,7 @@ async fn archive_day(
     day: Day,
     dry_run: bool,
 ) -> Result<ArchivedDay> {
-    let holder = format!(
-        "{}:{}:archive",
-        crate::context::hostname(),
-        std::process::id()
-    );
+    let holder = format!("{}:{}:archive", crate::lock::hostname(), std::process::id());
     let lease = if dry_run {
         None
     } else {

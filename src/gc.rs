@@ -117,7 +117,7 @@ pub async fn gc(config: &Config, opts: &GcOptions) -> Result<GcReport> {
     }
     let holder = format!(
         "{}:{}:gc-{:x}",
-        crate::context::hostname(),
+        crate::lock::hostname(),
         std::process::id(),
         now_micros()
     );

@@ -113,7 +113,7 @@ fn text_or_blob(
     }
 }
 
-pub use crate::context::now_micros;
+pub use crate::lock::now_micros;
 
 /// Journal access on the long-term metadata database.
 #[derive(Debug, Clone)]

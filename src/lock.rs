@@ -10,7 +10,6 @@ use std::time::Duration;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::{Notify, watch};
 
-use crate::context::now_micros;
 use crate::error::{Error, Result};
 use crate::meta::MetaDb;
 
@@ -302,9 +301,37 @@ pub(crate) fn holder_is_dead(holder: &str) -> bool {
     let mut parts = holder.rsplitn(3, ':');
     let (_run, pid, host) = (parts.next(), parts.next(), parts.next());
     match (host, pid.and_then(|p| p.parse::<u32>().ok())) {
-        (Some(h), Some(pid)) if h == crate::context::hostname() && pid != std::process::id() => {
+        (Some(h), Some(pid)) if h == hostname() && pid != std::process::id() => {
             !std::path::Path::new(&format!("/proc/{pid}")).exists()
         }
         _ => false,
     }
+}
+
+/// This host's name (lock holders are `host:pid:run`).
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A run id: the start time in microseconds, in hex.
+pub fn run_id() -> String {
+    format!("{:x}", now_micros())
+}
+
+/// The holder id of this run's leases: `host:pid:run`.
+pub fn holder_id() -> String {
+    format!("{}:{}:{}", hostname(), std::process::id(), run_id())
+}
+
+/// Now, in microseconds since the epoch (Milvus's time unit).
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
 }

@@ -313,7 +313,7 @@ fn same_params(a: &str, b: &str) -> bool {
 fn holder() -> String {
     format!(
         "{}:{}:restore-{:x}",
-        crate::context::hostname(),
+        crate::lock::hostname(),
         std::process::id(),
         crate::journal::now_micros()
     )

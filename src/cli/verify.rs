@@ -33,7 +33,7 @@ pub async fn run(config: &Config, args: &VerifyArgs) -> Result<i32> {
         milvus_tier::context::connect(config, milvus_tier::config::Tier::LongTerm).await?;
     let run_id = format!(
         "{}:{}:verify",
-        milvus_tier::context::hostname(),
+        milvus_tier::lock::hostname(),
         std::process::id()
     );
     let mut reports = Vec::new();
