@@ -3,7 +3,8 @@
 //! local engine's storage (checksummed while copying). Short-term is only read.
 //!
 //! Short-term index files are not copied: the engine rebuilds the index from the raw
-//! vectors (`.rv`/`.uid`) of RAW, TO_INDEX and BACKUP files (see docs/migrate.md).
+//! vectors (`.rv`/`.uid`) of RAW, TO_INDEX and BACKUP files (docs/milvus-1.1.1-source-notes.md,
+//! section 4: flush, merge, index build).
 
 use std::path::Path;
 
@@ -51,7 +52,8 @@ pub fn local_collection(plan: &DayPlan) -> TableRow {
     }
 }
 
-/// Local partition and file rows for the day (reference section 9): partitions owned by the
+/// Local partition and file rows for the day (docs/milvus-1.1.1-source-notes.md, 2.2 and
+/// 4.1): partitions owned by the
 /// long-term collection with its index_file_size and params `{}`; files RAW with engine FLAT.
 pub fn local_rows(plan: &DayPlan) -> (Vec<TableRow>, Vec<FileRow>) {
     let mut tables = vec![local_collection(plan)];

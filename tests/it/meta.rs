@@ -1,7 +1,7 @@
 //! The metadata layer on real MariaDB servers and on SQLite files: schema, enums,
 //! queries and batched writes behave the same on both.
 
-mod common;
+use crate::common;
 
 use common::{COLLECTION, fixture, load};
 use milvus_tier::Error;

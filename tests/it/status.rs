@@ -1,7 +1,7 @@
 //! `milvus-tier status`: each day's phase from both tiers, the journal, the backup and the
 //! last verify, read in a fixed number of queries; exit 5 when a day is behind.
 
-mod common;
+use crate::common;
 
 use common::cluster::*;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! other non-regular entry in a segment folder is published, storage roots are never
 //! created, and debris an interrupted publish leaves in long-term is removed by the rerun.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

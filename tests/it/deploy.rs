@@ -3,7 +3,7 @@
 //! definition's retry rules, the IAM policies' scope, the Dockerfile (hadolint, no package
 //! manager) and the scripts (shellcheck). The entrypoint runs for real in `tests/entrypoint.rs`.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! it lost it), re-checks running work right before each removal, and publish does not
 //! write long-term folders while gc holds its lease.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

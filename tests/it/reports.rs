@@ -2,7 +2,7 @@
 //! (moto) and from a folder. Alone in its test binary because it sets AWS credentials in
 //! the process environment, which the S3 client's default chain reads.
 
-mod common;
+use crate::common;
 
 use test_support::Moto;
 

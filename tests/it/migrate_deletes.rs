@@ -3,7 +3,7 @@
 //! and binary-vector collections. Long-term answers are compared with short-term's through
 //! `milvus-sim` nodes serving each side read-only.
 
-mod common;
+use crate::common;
 
 use common::cluster::*;
 use milvus_tier::meta::{FileType, MetaDb};

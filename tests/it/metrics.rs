@@ -2,7 +2,7 @@
 //! `prometheus-pushgateway`) on loopback, read back from its `/metrics`; a gateway that is
 //! down leaves the exit code alone; the example alert rules pass `promtool` offline.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

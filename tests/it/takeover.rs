@@ -2,7 +2,7 @@
 //! when resumed (SIGCONT) writes nothing more: long-term holds the day once, files and rows
 //! identical to a clean run. Each pause point gets its own cluster; they run side by side.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The `milvus-tier` binary end to end: `meta show` and `config check` against separate
 //! throwaway MariaDB servers and SQLite files, and every bad input the foundation names.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

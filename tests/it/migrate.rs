@@ -2,7 +2,7 @@
 //! local engine metadata), `milvus-sim` as the local build engine and as a read-only
 //! long-term node, real files on disk.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

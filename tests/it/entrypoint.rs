@@ -3,7 +3,7 @@
 //! `milvus-tier report upload` (to a moto S3, with no AWS CLI on the PATH), and an engine that
 //! signals its whole process group at start as Milvus 1.1.1's `DBWrapper` does.
 
-mod common;
+use crate::common;
 
 use std::net::TcpStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};

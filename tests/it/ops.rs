@@ -1,7 +1,7 @@
 //! `milvus-tier submit` against moto's AWS Batch API, and Slack notifications recorded by a
 //! loopback Slack endpoint.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `milvus-tier partitions rotate` on a short-term cluster served by `milvus-sim`: creates
 //! the coming days, drops only days confirmed in long-term, keeps the others and says why.
 
-mod common;
+use crate::common;
 
 use common::cluster::*;
 use common::ops::{block_text, slack_bot_env};

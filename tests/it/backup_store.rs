@@ -4,7 +4,7 @@
 //! BLAKE3 (a range whose body breaks off is asked for again), and the folder store. One test in its own binary: it sets the AWS credential
 //! variables of this process before any thread starts.
 
-mod common;
+use crate::common;
 
 use milvus_tier::backup::store::{MIN_PART, RANGE_LEN, Store};
 use milvus_tier::config::BackupConfig;

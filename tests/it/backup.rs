@@ -1,7 +1,7 @@
 //! Backup, restore, verify and gc end to end: three MariaDB servers, `milvus-sim` as the
 //! build engine, a moto S3 server on loopback (or a backup folder), the `milvus-tier` binary.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;

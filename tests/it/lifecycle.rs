@@ -3,7 +3,7 @@
 //! of its backup changed, an archived day restored identical and found again by a search
 //! on a read-only node; status follows each day's phase.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! naming the culprit, a non-zero exit code, and leaves long-term (rows and storage) as it
 //! was; the short-term cluster is only ever read. After a fault, a rerun completes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,7 +1,7 @@
 //! Restore trusts only what backup wrote, and repairs long-term files that went missing or
 //! changed: a folder backup target, one seeded day, the `milvus-tier` binary.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

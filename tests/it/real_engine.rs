@@ -2,7 +2,7 @@
 //! (docs/milvus-1.1.1-source-notes.md): blocking index builds, the start-up WAL check,
 //! create_index over a shared local engine, the compiled-in build threshold and merge.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

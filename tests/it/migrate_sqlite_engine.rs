@@ -2,7 +2,7 @@
 //! timeout, so its own metadata writes fail while another program holds a write lock.
 //! `migrate` stages (its only writes into the engine's metadata) while the engine is idle.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
