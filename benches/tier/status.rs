@@ -127,13 +127,13 @@ pub async fn bench(w: &std::path::Path, runs: usize) -> (f64, f64) {
     }
     let cfg = w.join("status365.toml");
     let no_password = |url: &str| url.replace(&format!(":{}@", test_support::PASSWORD), "@");
-    super::write_tier_config(
+    crate::sim::write_tier_config(
         &cfg,
         [
             (&no_password(&short_url), &w.join("status-short")),
             (&no_password(&long_url), &w.join("status-long")),
             (
-                &super::sqlite(w, "status-local.sqlite"),
+                &crate::sim::sqlite(w, "status-local.sqlite"),
                 &w.join("status-local"),
             ),
         ],
@@ -141,7 +141,7 @@ pub async fn bench(w: &std::path::Path, runs: usize) -> (f64, f64) {
         "",
     );
     let time = |args: &[&str], expect_days: usize| {
-        let mut c = super::migrate_cmd(&cfg, args);
+        let mut c = crate::sim::migrate_cmd(&cfg, args);
         for s in ["SHORT_TERM", "LONG_TERM"] {
             c.env(
                 format!("MILVUS_TIER_{s}__META_PASSWORD"),
@@ -171,5 +171,5 @@ pub async fn bench(w: &std::path::Path, runs: usize) -> (f64, f64) {
             DAYS as usize,
         ));
     }
-    (super::median(one), super::median(year))
+    (crate::measure::median(one), crate::measure::median(year))
 }
