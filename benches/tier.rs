@@ -2,13 +2,15 @@
 //!
 //! Generates a short-term day with `milvus-sim seed`, then measures each of milvus-tier's
 //! data paths against a baseline measured in the same run on the same data (`cp -r`,
-//! `aws s3 cp --recursive`, the engine's own log), several runs each, and writes a
-//! Markdown table with medians and ratios to `benches/RESULTS.md`.
+//! `aws s3 cp --recursive`, tuned `rclone copy`, the S3 server's own limit, the engine's own
+//! log), several runs each, and writes a Markdown table with medians and ratios to
+//! `benches/RESULTS.md`. One module per measured path, under `benches/tier/`.
 //!
 //! `tier copy-one SRC DST TABLE SEGMENT [--fsync]` is the copy of one segment folder, and
 //! `tier backup-one TARGET FILE ENDPOINT` the backup upload of one file (hash, then one PUT
 //! or a multipart upload), each in a process of its own, so that its peak RSS can be read
-//! with `/usr/bin/time`.
+//! with `/usr/bin/time`; `tier s3-limit put|get ...` is the trivial S3 client of the server's
+//! limit.
 
 use std::path::{Path, PathBuf};
 
@@ -28,12 +30,16 @@ mod measure;
 mod migrate;
 #[path = "tier/plan.rs"]
 mod plan;
+#[path = "tier/rclone.rs"]
+mod rclone;
 #[path = "tier/results.rs"]
 mod results;
 #[path = "tier/rss.rs"]
 mod rss;
 #[path = "tier/s3.rs"]
 mod s3;
+#[path = "tier/s3limit.rs"]
+mod s3limit;
 #[path = "tier/sim.rs"]
 mod sim;
 #[path = "tier/status.rs"]
@@ -96,6 +102,9 @@ fn main() {
     }
     if argv.first().map(String::as_str) == Some("backup-one") {
         return s3::backup_one(&argv[1..]);
+    }
+    if argv.first().map(String::as_str) == Some("s3-limit") {
+        return s3limit::s3_limit(&argv[1..]);
     }
     let args = parse_args(&argv);
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -123,3 +123,31 @@ pub(crate) fn prefault_memory() -> (u64, f64) {
     touch(total);
     (total, t.elapsed().as_secs_f64())
 }
+
+/// The core every S3 server is pinned to during a measurement.
+pub(crate) const SERVER_CORE: usize = 0;
+/// The core every S3 client (milvus-tier, the baselines, the limit client) is pinned to.
+pub(crate) const CLIENT_CORE: usize = 1;
+
+/// Whether processes are pinned: at least 2 cores and `taskset` installed.
+pub(crate) fn pinning() -> bool {
+    std::thread::available_parallelism().map_or(0, |n| n.get()) >= 2
+        && Command::new("taskset")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// `program` to be run on `core` only (`taskset -c CORE program`, which execs it, so the
+/// pid is the program's), or as is when [`pinning`] is off.
+pub(crate) fn on_core(core: usize, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if pinning() {
+        let mut c = Command::new("taskset");
+        c.args(["-c", &core.to_string()]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}

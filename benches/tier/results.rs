@@ -106,7 +106,7 @@ pub(crate) fn render(
     let _ = writeln!(md, "# milvus-tier benchmark results\n");
     let _ = writeln!(
         md,
-        "Produced by `scripts/bench` (`cargo bench --bench tier`), release build. Day: {gb:.2} GB in {} MB segments (dimension {DIM}), {} runs per figure, medians. Baselines run in the same process run on the same data, page cache equally warm for both; before each measurement dirty pages are written back and its input is read once, so neither side pays for the other's writeback or starts cold.\n",
+        "Produced by `scripts/bench` (`cargo bench --bench tier`), release build. Day: {gb:.2} GB in {} MB segments (dimension {DIM}), {} runs per figure, medians. Baselines run in the same process run on the same data, page cache equally warm for both; before each measurement dirty pages are written back and its input is read once, so neither side pays for the other's writeback or starts cold. In the S3 rows the server and the client each run on a core of their own (`taskset`; see the run notes).\n",
         args.segment_mb, args.runs
     );
     let _ = writeln!(md, "## Machine\n\n{}", machine());

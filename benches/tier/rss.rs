@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::Args;
-use crate::measure::{rm, sync};
+use crate::measure::{CLIENT_CORE, pinning, rm, sync};
 use crate::results::Row;
 use crate::s3::S3sFs;
 
@@ -56,8 +56,13 @@ pub(crate) fn big_file(w: &Path, gb: u64) -> BigFile {
 pub(crate) fn rss_of(args: &[&str]) -> (u64, f64) {
     let exe = std::env::current_exe().expect("exe");
     let t = Instant::now();
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "%M"]);
+    // The S3 client on its core, as in every S3 measurement (taskset execs it: same process).
+    if args[0] == "backup-one" && pinning() {
+        c.args(["taskset", "-c", &CLIENT_CORE.to_string()]);
+    }
+    let o = c
         .arg(exe)
         .args(args)
         .env("AWS_ACCESS_KEY_ID", test_support::moto::ACCESS_KEY)

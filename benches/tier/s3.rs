@@ -1,15 +1,22 @@
-//! Backup and restore against a local S3-compatible server (s3s-fs, else moto): the server, `tier backup-one`, and the backup/restore rows against `aws s3 cp`.
+//! Backup and restore against a local S3-compatible server (s3s-fs, else moto): the server,
+//! `tier backup-one`, and the backup/restore rows against `aws s3 cp`, tuned rclone and the
+//! server's own limit, server and client each on a core of its own.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::{Moto, free_port};
+use test_support::{Moto, free_port, workspace_bin};
 
-use crate::measure::{children_cpu, median, process_cpu, rm, sh, sync, timed, warm, write_back};
+use crate::measure::{
+    CLIENT_CORE, SERVER_CORE, children_cpu, dir_bytes, median, on_core, pinning, process_cpu, rm,
+    sh, sync, timed, warm, write_back,
+};
+use crate::rclone;
 use crate::results::{Row, throughput_row};
-use crate::sim::{fresh_long_term, migrate_cmd};
+use crate::s3limit::LIMIT_STREAMS;
+use crate::sim::fresh_long_term;
 use crate::{Args, DAY};
 
 /// s3s-fs (file-backed S3, constant memory) on loopback, for the big-file backups.
@@ -32,7 +39,7 @@ impl S3sFs {
         rm(&root);
         std::fs::create_dir_all(root.join("bench")).expect("bucket dir");
         let port = free_port();
-        let child = Command::new(bin)
+        let child = on_core(SERVER_CORE, bin)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", test_support::moto::ACCESS_KEY])
             .args(["--secret-key", test_support::moto::SECRET_KEY])
@@ -95,7 +102,7 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
         _ => unreachable!("one server runs"),
     };
     let aws = |a: &[&str]| {
-        let mut c = Command::new("aws");
+        let mut c = on_core(CLIENT_CORE, "aws");
         c.args(["--endpoint-url", &endpoint])
             .args(a)
             .env("AWS_ACCESS_KEY_ID", test_support::moto::ACCESS_KEY)
@@ -127,7 +134,31 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
     };
     let (mut base_up, mut ours_up, mut base_down, mut base_down_sync, mut ours_down) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rc_up, mut rc_down, mut rc_down_sync) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut lim_put, mut lim_get) = (Vec::new(), Vec::new());
     let mut notes = Vec::new();
+    let rclone_conf = rclone::installed().then(|| rclone::config(w, &endpoint));
+    if rclone_conf.is_none() {
+        notes.push("rclone rows skipped: rclone not installed (scripts/bench installs it)".into());
+    }
+    notes.push(if pinning() {
+        format!(
+            "cores: the S3 server ({server}) runs on core {SERVER_CORE} (`taskset -c {SERVER_CORE}`), every S3 client on core {CLIENT_CORE} (`taskset -c {CLIENT_CORE}`): milvus-tier's backup and restore, `aws`, `rclone`, the limit client and the RSS rows' `backup-one`; the file-system rows are not pinned"
+        )
+    } else {
+        "cores: not pinned (fewer than 2 cores or no `taskset`): server and client share the cores".into()
+    });
+    let day_bytes = dir_bytes(&long.join("db"));
+    // The trivial client of the server's limit: this program, `s3-limit put|get`.
+    let limit = |a: &[&str]| {
+        let mut c = on_core(CLIENT_CORE, std::env::current_exe().expect("exe"));
+        c.arg("s3-limit")
+            .arg(a[0])
+            .arg(&endpoint)
+            .arg("bench")
+            .args(&a[1..]);
+        c
+    };
     for run in 0..args.runs {
         let prefix = format!("s3://bench/cli-{run}/");
         sync();
@@ -165,6 +196,62 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
             "--quiet",
             "s3://bench/tier/",
         ]));
+        // rclone, tuned for large files: copy up, copy back, copy back then sync.
+        if let Some(conf) = &rclone_conf {
+            let remote = format!("bench:bench/rclone-{run}");
+            sync();
+            warm(&long);
+            rc_up.push(measure(&mut || {
+                sh(&mut rclone::copy(conf, long.join("db"), &remote));
+            }));
+            for durable in [false, true] {
+                rm(&dl);
+                sync();
+                if s3s.is_some() {
+                    warm(&objects(&format!("rclone-{run}")));
+                }
+                let m = measure(&mut || {
+                    sh(&mut rclone::copy(conf, &remote, &dl));
+                    if durable {
+                        write_back();
+                    }
+                });
+                if durable {
+                    rc_down_sync.push(m.0);
+                } else {
+                    rc_down.push(m);
+                }
+            }
+            rm(&dl);
+            sh(&mut aws(&[
+                "s3",
+                "rm",
+                "--recursive",
+                "--quiet",
+                &format!("s3://bench/rclone-{run}/"),
+            ]));
+        }
+        // The server's limit: a trivial client PUTs the same files, then GETs them.
+        let lim = format!("limit-{run}");
+        sync();
+        warm(&long);
+        lim_put.push(measure(&mut || {
+            sh(limit(&["put", &lim]).arg(long.join("db")));
+        }));
+        sync();
+        if s3s.is_some() {
+            warm(&objects(&lim));
+        }
+        lim_get.push(measure(&mut || {
+            sh(&mut limit(&["get", &lim]));
+        }));
+        sh(&mut aws(&[
+            "s3",
+            "rm",
+            "--recursive",
+            "--quiet",
+            &format!("s3://bench/{lim}/"),
+        ]));
         sync();
         warm(&long);
         ours_up.push(measure(&mut || tier_ok(&cfg, "backup")));
@@ -187,11 +274,23 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
             format!("client {c:.1} s + {server} {s:.1} s")
         };
         notes.push(format!(
-            "CPU per run (medians; 2 cores shared by client and server): upload with `aws s3 cp` {}, with milvus-tier {}; download with `aws s3 cp` {}, restore {}",
+            "CPU per run (medians): upload with `aws s3 cp` {}, with milvus-tier {}; download with `aws s3 cp` {}, restore {}",
             cpu(&base_up),
             cpu(&ours_up),
             cpu(&base_down),
             cpu(&ours_down)
+        ));
+        if rclone_conf.is_some() {
+            notes.push(format!(
+                "CPU per run (medians): upload with `rclone copy` {}, download with `rclone copy` {}",
+                cpu(&rc_up),
+                cpu(&rc_down)
+            ));
+        }
+        notes.push(format!(
+            "CPU per run (medians): the limit client's PUTs {}, GETs {}",
+            cpu(&lim_put),
+            cpu(&lim_get)
         ));
     }
     let wall = |v: &[(f64, f64, f64)]| median(v.iter().map(|m| m.0).collect());
@@ -201,7 +300,7 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
         wall(&base_down),
         wall(&ours_down),
     );
-    let rows = vec![
+    let mut rows = vec![
         throughput_row(
             &format!("backup of a day to a local S3-compatible server ({server})"),
             "`aws s3 cp --recursive` upload",
@@ -224,14 +323,73 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
             1.5,
         ),
     ];
+    if rclone_conf.is_some() {
+        let tuning = rclone::TUNING.join(" ");
+        rows.push(throughput_row(
+            "backup of a day (same runs)",
+            &format!("`rclone copy` upload, `{tuning}`"),
+            wall(&rc_up),
+            ours_up,
+            1.0,
+        ));
+        rows.push(throughput_row(
+            "restore of a day (same runs)",
+            "`rclone copy` download (same tuning)",
+            wall(&rc_down),
+            ours_down,
+            1.0,
+        ));
+        rows.push(throughput_row(
+            "restore of a day (same runs)",
+            "`rclone copy` download then `sync` (equally durable)",
+            median(rc_down_sync),
+            ours_down,
+            1.0,
+        ));
+    }
+    rows.push(limit_row(
+        "backup of a day (same runs)",
+        &format!("{server}'s limit: {LIMIT_STREAMS} multipart part PUTs (8 MiB) in flight from the page cache, trivial client"),
+        wall(&lim_put),
+        ours_up,
+        day_bytes,
+    ));
+    rows.push(limit_row(
+        "restore of a day (same runs)",
+        &format!("{server}'s limit: {LIMIT_STREAMS} ranged GETs (16 MiB) in flight into nothing, trivial client"),
+        wall(&lim_get),
+        ours_down,
+        day_bytes,
+    ));
     (rows, notes)
 }
 
-/// `milvus-tier COMMAND --date DAY` with the S3 credentials; panics unless it succeeds.
+/// Ours as a fraction of the server's limit (`limit` seconds for the same `bytes`).
+fn limit_row(what: &str, baseline: &str, limit: f64, ours: f64, bytes: u64) -> Row {
+    let fraction = limit / ours;
+    Row {
+        what: what.into(),
+        baseline: baseline.into(),
+        base_s: Some(limit),
+        ours_s: ours,
+        figure: format!(
+            "{fraction:.2} of the limit ({:.2} GB/s)",
+            bytes as f64 / limit / 1e9
+        ),
+        target: "≥ 0.85".into(),
+        met: fraction >= 0.85,
+    }
+}
+
+/// `milvus-tier COMMAND --date DAY` with the S3 credentials, on the client core; panics
+/// unless it succeeds.
 pub(crate) fn tier_ok(cfg: &Path, command: &str) {
-    let o = aws_env(migrate_cmd(cfg, &[command, "--date", DAY]))
-        .output()
-        .expect(command);
+    let mut c = on_core(CLIENT_CORE, workspace_bin("milvus-tier"));
+    c.arg("--config").arg(cfg).args([command, "--date", DAY]);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MILVUS_TIER_")) {
+        c.env_remove(k);
+    }
+    let o = aws_env(c).output().expect(command);
     assert!(
         o.status.success(),
         "{command}: {}",
