@@ -63,6 +63,10 @@ pub(crate) fn copy(
         .args(TUNING)
         .arg(src)
         .arg(dst)
-        .stdout(Stdio::null());
+        .stdout(Stdio::null())
+        // rclone's AWS SDK fails on a CA bundle named in the environment (`unable to load
+        // custom CA bundle, HTTPClient's transport unsupported type`); the server is plain
+        // HTTP on loopback.
+        .env_remove("AWS_CA_BUNDLE");
     c
 }
