@@ -34,13 +34,13 @@ pub(crate) fn installed() -> bool {
 }
 
 /// Write `rclone.conf` into `w` with one remote, `bench`, for the S3 server at `endpoint`
-/// (path style, the test credentials, the bucket taken as existing). Returns its path.
+/// (path style, the test credentials; rclone creates a missing bucket). Returns its path.
 pub(crate) fn config(w: &Path, endpoint: &str) -> PathBuf {
     let path = w.join("rclone.conf");
     std::fs::write(
         &path,
         format!(
-            "[bench]\ntype = s3\nprovider = Other\nendpoint = {endpoint}\nregion = {}\nforce_path_style = true\nno_check_bucket = true\naccess_key_id = {}\nsecret_access_key = {}\n",
+            "[bench]\ntype = s3\nprovider = Other\nendpoint = {endpoint}\nregion = {}\nforce_path_style = true\naccess_key_id = {}\nsecret_access_key = {}\n",
             test_support::moto::REGION,
             test_support::moto::ACCESS_KEY,
             test_support::moto::SECRET_KEY,
