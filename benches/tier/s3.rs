@@ -225,12 +225,17 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
                 }
             }
             rm(&dl);
-            sh(&mut aws(&[
-                "s3",
-                "rb",
-                "--force",
-                &format!("s3://rclone-{run}"),
-            ]));
+            if s3s.is_some() {
+                // Its objects are files under the server's root.
+                rm(&w.join(format!("s3s/rclone-{run}")));
+            } else {
+                sh(&mut aws(&[
+                    "s3",
+                    "rb",
+                    "--force",
+                    &format!("s3://rclone-{run}"),
+                ]));
+            }
         }
         // The server's limit: a trivial client PUTs the same files, then GETs them.
         let lim = format!("limit-{run}");
