@@ -125,6 +125,10 @@ pub async fn bench(w: &std::path::Path, runs: usize) -> (f64, f64) {
         .await
         .expect("verify row");
     }
+    // milvus-tier never creates a storage path: they must exist.
+    for d in ["status-short", "status-long", "status-local"] {
+        std::fs::create_dir_all(w.join(d)).expect("mkdir");
+    }
     let cfg = w.join("status365.toml");
     let no_password = |url: &str| url.replace(&format!(":{}@", test_support::PASSWORD), "@");
     crate::sim::write_tier_config(
