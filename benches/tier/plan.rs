@@ -81,8 +81,8 @@ pub(crate) async fn bench_plan_10k(w: &Path, runs: usize) -> f64 {
     long.write_rows(&[coll("archive")], &[], WriteMode::InsertIfAbsent)
         .await
         .expect("rows");
-    // milvus-tier never creates a storage path: they must exist.
-    for d in ["plan10k-long", "plan10k-local"] {
+    // milvus-tier never creates a storage path: they must exist, as Milvus storage paths.
+    for d in ["plan10k-long/db/tables", "plan10k-local/db/tables"] {
         std::fs::create_dir_all(w.join(d)).expect("mkdir");
     }
     let cfg = w.join("plan10k.toml");

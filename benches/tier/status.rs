@@ -125,8 +125,12 @@ pub async fn bench(w: &std::path::Path, runs: usize) -> (f64, f64) {
         .await
         .expect("verify row");
     }
-    // milvus-tier never creates a storage path: they must exist.
-    for d in ["status-short", "status-long", "status-local"] {
+    // milvus-tier never creates a storage path: they must exist, as Milvus storage paths.
+    for d in [
+        "status-short/db/tables",
+        "status-long/db/tables",
+        "status-local/db/tables",
+    ] {
         std::fs::create_dir_all(w.join(d)).expect("mkdir");
     }
     let cfg = w.join("status365.toml");
