@@ -73,8 +73,6 @@ pub(crate) async fn bench_plan_10k(w: &Path, runs: usize) -> f64 {
         std::fs::create_dir_all(&d).expect("mkdir");
         std::fs::write(d.join(format!("{}.rv", f.file_id)), [0u8; 8 + 16]).expect("rv");
         std::fs::write(d.join(format!("{}.uid", f.file_id)), [0u8; 8 + 8]).expect("uid");
-        // Milvus cannot load a segment without it; milvus-tier refuses such a folder.
-        std::fs::write(d.join("deleted_docs"), []).expect("deleted_docs");
     }
     short
         .write_rows(&[coll("live"), part], &files, WriteMode::InsertIfAbsent)
