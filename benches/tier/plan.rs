@@ -73,6 +73,9 @@ pub(crate) async fn bench_plan_10k(w: &Path, runs: usize) -> f64 {
         std::fs::create_dir_all(&d).expect("mkdir");
         std::fs::write(d.join(format!("{}.rv", f.file_id)), [0u8; 8 + 16]).expect("rv");
         std::fs::write(d.join(format!("{}.uid", f.file_id)), [0u8; 8 + 8]).expect("uid");
+        // No row deleted: the 8-byte length header of an empty offset list (Milvus cannot
+        // load a segment without deleted_docs, and milvus-tier refuses one).
+        std::fs::write(d.join("deleted_docs"), 0u64.to_le_bytes()).expect("deleted_docs");
     }
     short
         .write_rows(&[coll("live"), part], &files, WriteMode::InsertIfAbsent)
