@@ -265,7 +265,7 @@ pub async fn held_folders(
     grace_hours: u64,
 ) -> Result<BTreeSet<PathBuf>> {
     let rows = sqlx::query(
-        "SELECT finished_at, detail FROM milvus_tier_journal WHERE step = ? AND state = ?",
+        "SELECT finished_at, detail, collection, day FROM milvus_tier_journal WHERE step = ? AND state = ?",
     )
     .bind(ARCHIVE)
     .bind("done")
@@ -294,10 +294,20 @@ pub async fn held_folders(
                 .map_err(long.err("decode journal"))?
                 .map(|b| String::from_utf8_lossy(&b).into_owned()),
         };
-        let d: ArchiveDetail = detail
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or_default();
+        // A detail that does not parse would hide the folders gc must keep: an error
+        // naming the entry, as for a publish entry's detail.
+        let d: ArchiveDetail = match detail.as_deref() {
+            None => ArchiveDetail::default(),
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                let col = |i| r.try_get::<String, _>(i).unwrap_or_else(|_| "?".into());
+                Error::Conflict(format!(
+                    "journal entry {}/{}/{ARCHIVE}: detail is not an archive record ({e}); \
+                     inspect milvus_tier_journal before running gc",
+                    col(2),
+                    col(3)
+                ))
+            })?,
+        };
         for f in d.folders {
             out.insert(storage.join("db").join("tables").join(f));
         }

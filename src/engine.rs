@@ -405,6 +405,7 @@ mod tests {
                 let head = format!(
                     "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
                 );
+                // Test server: a client that hung up needs no answer.
                 let _ = s.write_all(head.as_bytes()).await;
             }
         });

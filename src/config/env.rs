@@ -40,6 +40,7 @@ const OWN_VARIABLES: &[&str] = &[
 /// Whether the figment key (after the prefix, `__` turned into `.`, lower case) names a
 /// configuration key: its first part is a top-level key of [`Config`].
 fn is_config_key(key: &str) -> bool {
+    // `split` yields at least one part, so the default is never used.
     let first = key.split('.').next().unwrap_or_default();
     TOP_LEVEL_KEYS.contains(&first)
 }

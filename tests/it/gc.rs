@@ -583,3 +583,45 @@ async fn migrate_does_not_publish_while_gc_holds_its_lease() {
     assert_eq!(json["days"][0]["outcome"], "migrated", "{json:#}");
     assert_eq!(long.partitions(COLL_LONG).await.unwrap().len(), 1);
 }
+
+/// An archive entry whose detail does not parse names the folders gc must keep for
+/// `archive.grace_hours` in no readable way: gc refuses (exit 5, naming the entry) and
+/// removes nothing, instead of reading it as "no folders held".
+#[tokio::test]
+async fn gc_refuses_an_archive_entry_whose_detail_does_not_parse() {
+    use milvus_tier::lifecycle::record::{self, ARCHIVE, Record};
+    let e = env().await;
+    let g = e.garbage("1999", 10);
+    let long = e.long().await;
+    Journal::open(&long).await.unwrap();
+    let now = milvus_tier::journal::now_micros();
+    record::put(
+        &long,
+        &Record {
+            collection: COLLECTION,
+            day: "2026-11-20".parse().unwrap(),
+            step: ARCHIVE,
+            state: "done",
+            run_id: "archive-run",
+            started_at: now,
+            finished_at: now,
+            files: 1,
+            rows: 0,
+            bytes: 0,
+            detail: Some("{\"folders\": [\"1764000000000000200/1999\"".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let (o, json) = e.gc(&["--grace-hours", "0"], None);
+    assert_eq!(o.status.code(), Some(5), "{}{json:#}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{COLLECTION}/2026-11-20/archive")) && err.contains("detail"),
+        "{err}"
+    );
+    assert!(
+        g.is_dir(),
+        "gc removed a folder with an unreadable archive entry"
+    );
+}
