@@ -141,6 +141,19 @@ impl Value<'_> {
     }
 }
 
+/// Names of the columns whose values differ between two rows' column lists (what
+/// [`table_columns`] or [`file_columns`] give): the columns a conflict names.
+pub fn differing<const N: usize>(
+    a: &[(&'static str, Value<'_>); N],
+    b: &[(&'static str, Value<'_>); N],
+) -> Vec<&'static str> {
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.1 != y.1)
+        .map(|(x, _)| x.0)
+        .collect()
+}
+
 /// The digested columns of a `Tables` row, in the `v2` order (Milvus 1.1.1's column order,
 /// without the local `id`). The destructuring names every field: a field added to
 /// [`TableRow`] does not compile here until someone decides whether it is a Milvus column

@@ -236,24 +236,10 @@ impl TableRow {
 
     /// Names of the columns (other than `id`) whose values differ.
     pub fn differing_columns(&self, other: &TableRow) -> Vec<&'static str> {
-        let mut d = Vec::new();
-        macro_rules! cmp { ($($c:ident),+) => { $( if self.$c != other.$c { d.push(stringify!($c)); } )+ } }
-        cmp!(
-            table_id,
-            state,
-            dimension,
-            created_on,
-            flag,
-            index_file_size,
-            engine_type,
-            index_params,
-            metric_type,
-            owner_table,
-            partition_tag,
-            version,
-            flush_lsn
-        );
-        d
+        super::digest::differing(
+            &super::digest::table_columns(self),
+            &super::digest::table_columns(other),
+        )
     }
 }
 
@@ -305,22 +291,10 @@ impl FileRow {
 
     /// Names of the columns (other than `id`) whose values differ.
     pub fn differing_columns(&self, other: &FileRow) -> Vec<&'static str> {
-        let mut d = Vec::new();
-        macro_rules! cmp { ($($c:ident),+) => { $( if self.$c != other.$c { d.push(stringify!($c)); } )+ } }
-        cmp!(
-            table_id,
-            segment_id,
-            engine_type,
-            file_id,
-            file_type,
-            file_size,
-            row_count,
-            updated_time,
-            created_on,
-            date,
-            flush_lsn
-        );
-        d
+        super::digest::differing(
+            &super::digest::file_columns(self),
+            &super::digest::file_columns(other),
+        )
     }
 }
 
