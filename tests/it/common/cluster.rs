@@ -431,3 +431,40 @@ pub async fn canonical(c: &Cluster) -> Vec<String> {
     }
     out
 }
+
+/// stderr and stdout (the JSON report holds the day's error) as one text.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    )
+}
+
+/// Long-term holds the collection row only, no file rows, and no segment folder.
+pub async fn assert_long_term_untouched(c: &Cluster, case: &str) {
+    let long = MetaDb::connect(&c.long_url).await.unwrap();
+    assert!(
+        long.partitions(COLL_LONG).await.unwrap().is_empty(),
+        "{case}: long-term got partition rows"
+    );
+    assert_eq!(
+        c.servers[1]
+            .sql("SELECT COUNT(*) FROM milvus.TableFiles")
+            .trim(),
+        "0",
+        "{case}: long-term got file rows"
+    );
+    // The collection's own folder may exist; no segment folder may.
+    let tables = c.storage("long").join("db/tables");
+    let segments: Vec<_> = std::fs::read_dir(&tables)
+        .into_iter()
+        .flatten()
+        .flat_map(|t| std::fs::read_dir(t.unwrap().path()).into_iter().flatten())
+        .map(|s| s.unwrap().path())
+        .collect();
+    assert!(
+        segments.is_empty(),
+        "{case}: long-term storage got {segments:?}"
+    );
+}
