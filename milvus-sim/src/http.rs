@@ -204,9 +204,19 @@ pub fn router(sim: AppState) -> Router {
 
 /// Run each request on its own task and wait for it: a client that disconnects mid-request
 /// (a timeout) cancels only the wait, never the handler, so no metadata transaction is left
-/// half-done, as Milvus's request threads also run to the end.
+/// half-done, as Milvus's request threads also run to the end. After a large body the
+/// memory it took is handed back ([`crate::memory`]).
 async fn run_to_completion(req: Request<Body>, next: Next) -> Response {
-    match tokio::spawn(next.run(req)).await {
+    let large = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n >= crate::memory::TRIM_AFTER_BODY_BYTES);
+    let done = tokio::spawn(next.run(req)).await;
+    if large {
+        crate::memory::trim();
+    }
+    match done {
         Ok(r) => r,
         Err(e) => json_reply(
             StatusCode::INTERNAL_SERVER_ERROR,

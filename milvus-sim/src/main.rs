@@ -13,6 +13,7 @@ mod ids;
 mod index;
 mod indexing;
 mod locks;
+mod memory;
 mod merge;
 mod metric;
 mod query;
@@ -225,8 +226,15 @@ fn parse_ids(items: &[String]) -> anyhow::Result<Vec<i64>> {
     Ok(out)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    memory::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)

@@ -85,6 +85,16 @@ impl Sim {
         v
     }
 
+    /// The node's resident set size in KiB, read from `/proc/<pid>/status` (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS line")
+    }
+
     /// Wait for the process to exit (up to `limit`).
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
