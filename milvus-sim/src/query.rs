@@ -122,6 +122,7 @@ impl Sim {
     ) -> Result<Option<Vec<Vec<Hit>>>> {
         crate::sim::check_name("collection", name)?;
         validate::topk(topk)?;
+        validate::result_size(rows.len(), topk)?;
         for t in tags {
             validate::partition_tag(t)?;
         }

@@ -172,6 +172,27 @@ pub fn topk(topk: i64) -> Result<()> {
     Ok(())
 }
 
+/// The largest search result Milvus sends: 2 GB − 1 MB (`MAX_SEARCH_RESULT_SIZE`).
+const MAX_SEARCH_RESULT_SIZE: i64 = 2 * 1024 * 1024 * 1024 - 1024 * 1024;
+
+/// `ValidateResultSize`: `nq` × `topk` id-distance pairs of 12 bytes must stay under
+/// [`MAX_SEARCH_RESULT_SIZE`].
+pub fn result_size(nq: usize, topk: i64) -> Result<()> {
+    let size = i64::try_from(nq)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(topk)
+        .saturating_mul(12);
+    if size >= MAX_SEARCH_RESULT_SIZE {
+        return Err(SimError::api(
+            code::ILLEGAL_TOPK,
+            format!(
+                "Invalid nq {nq} topk {topk}. The search result size may exceed the RPC transmission limit."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `ValidatePartitionTags` on one tag: trimmed, not empty, at most 255 characters.
 pub fn partition_tag(tag: &str) -> Result<String> {
     let t = tag.trim();

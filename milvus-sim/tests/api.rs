@@ -462,3 +462,40 @@ async fn seed_writes_identical_segments_on_identical_runs() {
     }
     assert_eq!(contents[0], contents[1]);
 }
+
+/// `ValidationUtil::ValidateResultSize`: a search whose result (nq × topk × 12 bytes) would
+/// reach 2 GB − 1 MB is refused before anything is read (code 10), even on an empty
+/// collection; one query vector fewer is accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_refuses_a_result_over_the_rpc_limit_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let sim = start(&url, &dir.path().join("storage"), &[]).await;
+    sim.ok(
+        "POST",
+        "/collections",
+        r#"{"collection_name":"big_nq","dimension":2,"index_file_size":1}"#,
+    )
+    .await;
+    // (2 GB − 1 MB) / (16384 × 12) = 10917.3
+    let search = |nq: usize| {
+        json!({"search": {"topk": 16384, "params": {}, "vectors": vec![[1.0, 2.0]; nq]}})
+            .to_string()
+    };
+    let (s, b) = sim
+        .call("PUT", "/collections/big_nq/vectors", Some(&search(10918)))
+        .await;
+    assert_error(s, &b, 400, 10);
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("nq 10918 topk 16384"),
+        "{b}"
+    );
+    let (s, b) = sim
+        .call("PUT", "/collections/big_nq/vectors", Some(&search(10917)))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["num"], 0, "{b}");
+}
