@@ -214,17 +214,7 @@ async fn archive_day(
             .await
             .map_err(long.err("begin archive transaction"))?;
         for id in &ids {
-            sqlx::query("DELETE FROM TableFiles WHERE table_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(long.err(format!("delete the file rows of partition {id}")))?;
-            sqlx::query("DELETE FROM Tables WHERE table_id = ? AND owner_table = ?")
-                .bind(id)
-                .bind(coll)
-                .execute(&mut *tx)
-                .await
-                .map_err(long.err(format!("delete partition {id}")))?;
+            long.delete_partition_in(&mut tx, id, coll).await?;
         }
         let detail = ArchiveDetail {
             partitions: ids.clone(),

@@ -228,12 +228,7 @@ async fn remove(
         return Ok(Some(changed));
     }
     for id in &c.rows {
-        sqlx::query("DELETE FROM TableFiles WHERE id = ? AND file_type = ?")
-            .bind(*id)
-            .bind(FileType::ToDelete.code())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Error::meta(long.target(), format!("delete TO_DELETE row id {id}"), e))?;
+        long.delete_to_delete_file_in(&mut tx, *id).await?;
     }
     tracing::info!(folder = %c.path.display(), reason = ?c.reason, "gc removes a folder");
     match tokio::fs::remove_dir_all(&c.path).await {
@@ -264,29 +259,15 @@ async fn rows_changed(
             .unwrap_or_default()
     };
     let (table, seg) = (name(c.path.parent()), name(Some(&c.path)));
-    let rows = sqlx::query(
-        "SELECT id, file_type FROM TableFiles WHERE table_id = ? AND segment_id = ? ORDER BY id",
-    )
-    .bind(&table)
-    .bind(&seg)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(|e| {
-        Error::meta(
-            long.target(),
-            format!("read TableFiles rows of {table}/{seg}"),
-            e,
-        )
-    })?;
     let mut ids = Vec::new();
-    for r in rows {
-        let dec = |e| Error::meta(long.target(), "decode TableFiles", e);
-        let id: i64 = r.try_get(0).map_err(dec)?;
-        let t: i64 = r.try_get(1).map_err(dec)?;
-        if t != FileType::ToDelete.code() as i64 {
-            return Ok(Some(format!("referenced now by TableFiles row id {id}")));
+    for r in long.segment_refs_in(tx, &table, &seg).await? {
+        if r.file_type != Some(FileType::ToDelete) {
+            return Ok(Some(format!(
+                "referenced now by TableFiles row id {}",
+                r.id
+            )));
         }
-        ids.push(id);
+        ids.push(r.id);
     }
     let mut before = c.rows.clone();
     before.sort_unstable();
@@ -381,23 +362,12 @@ pub async fn wait_until_gc_ends(long: &MetaDb, wait: Duration) -> Result<()> {
 }
 
 async fn segment_rows(long: &MetaDb) -> Result<BTreeMap<(String, String), SegRows>> {
-    let rows =
-        sqlx::query("SELECT id, table_id, segment_id, file_type, updated_time FROM TableFiles")
-            .fetch_all(long.pool())
-            .await
-            .map_err(|e| Error::meta(long.target(), "read TableFiles segments", e))?;
     let mut map: BTreeMap<(String, String), SegRows> = BTreeMap::new();
-    for r in rows {
-        let dec = |e| Error::meta(long.target(), "decode TableFiles", e);
-        let id: i64 = r.try_get(0).map_err(dec)?;
-        let table: String = r.try_get(1).map_err(dec)?;
-        let seg: String = r.try_get(2).map_err(dec)?;
-        let t: i64 = r.try_get(3).map_err(dec)?;
-        let updated: i64 = r.try_get(4).map_err(dec)?;
-        let e = map.entry((table, seg)).or_default();
-        if t == FileType::ToDelete.code() as i64 {
-            e.to_delete.push(id);
-            e.updated = e.updated.max(updated);
+    for r in long.all_file_refs().await? {
+        let e = map.entry((r.table_id, r.segment_id)).or_default();
+        if r.file_type == Some(FileType::ToDelete) {
+            e.to_delete.push(r.id);
+            e.updated = e.updated.max(r.updated_time);
         } else {
             e.live = true;
         }

@@ -192,7 +192,7 @@ pub fn note(name: &'static str, step: Option<&'static str>, day: Option<Day>, va
 }
 
 /// Note the figures of one step of one day.
-pub fn note_step(day: Day, s: &crate::migrate::StepReport) {
+pub fn note_step(day: Day, s: &crate::run_report::StepReport) {
     let step = Some(s.step);
     note(
         "milvus_tier_step_duration_seconds",

@@ -1,16 +1,38 @@
-//! Progress of a run: bars on a terminal (indicatif), a log line every few seconds
-//! elsewhere (structured, via `tracing`), nothing when hidden.
+//! Progress of a run: a view drawn for a person (bars, supplied by the binary), a log line
+//! every few seconds elsewhere (structured, via `tracing`), nothing when hidden.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::segments::ProgressFn;
 
-/// How often a meter logs when not drawing bars.
+/// How often a meter logs when not drawing a view.
 const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Draws progress for a person at a terminal; the binary implements it (bars on stderr).
+pub trait ProgressView: Send + Sync {
+    /// A byte bar for `step` with `total` bytes to go.
+    fn bytes(&self, step: &'static str, total: u64) -> Box<dyn ByteBar>;
+    /// A status line for `step`.
+    fn status(&self, step: &'static str) -> Box<dyn StatusLine>;
+}
+
+/// One drawn byte bar.
+pub trait ByteBar: Send + Sync {
+    /// `n` more bytes done.
+    fn inc(&self, n: u64);
+    /// Stop drawing it.
+    fn finish(&self);
+}
+
+/// One drawn status line.
+pub trait StatusLine: Send + Sync {
+    /// Show `msg`.
+    fn set(&self, msg: String);
+    /// Stop drawing it.
+    fn finish(&self);
+}
 
 /// Where progress goes.
 #[derive(Clone, Default)]
@@ -25,8 +47,8 @@ enum Mode {
     Hidden,
     /// `tracing` info events, at most one per meter every [`LOG_EVERY`].
     Log,
-    /// Bars on standard error.
-    Bars(MultiProgress),
+    /// Drawn by a view.
+    View(Arc<dyn ProgressView>),
 }
 
 impl std::fmt::Debug for Progress {
@@ -34,7 +56,7 @@ impl std::fmt::Debug for Progress {
         f.write_str(match self.mode {
             Mode::Hidden => "Progress::Hidden",
             Mode::Log => "Progress::Log",
-            Mode::Bars(_) => "Progress::Bars",
+            Mode::View(_) => "Progress::View",
         })
     }
 }
@@ -50,28 +72,17 @@ impl Progress {
         Progress { mode: Mode::Log }
     }
 
-    /// Bars drawn on standard error (for a person at a terminal).
-    pub fn bars() -> Self {
+    /// Progress drawn by `view` (for a person at a terminal).
+    pub fn view(view: Arc<dyn ProgressView>) -> Self {
         Progress {
-            mode: Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            mode: Mode::View(view),
         }
     }
 
     /// A byte meter for `step` with `total` bytes to go.
     pub fn bytes(&self, step: &'static str, total: u64) -> Arc<Meter> {
         let bar = match &self.mode {
-            Mode::Bars(m) => {
-                let bar = m.add(ProgressBar::new(total));
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                bar.set_prefix(step);
-                Some(bar)
-            }
+            Mode::View(v) => Some(v.bytes(step, total)),
             _ => None,
         };
         Arc::new(Meter {
@@ -86,20 +97,11 @@ impl Progress {
 
     /// A status line for `step` (e.g. the engine's file states while it builds).
     pub fn status(&self, step: &'static str) -> Status {
-        let bar = match &self.mode {
-            Mode::Bars(m) => {
-                let bar = m.add(ProgressBar::new_spinner());
-                bar.set_style(
-                    ProgressStyle::with_template("{prefix:>8} {spinner} {elapsed} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.set_prefix(step);
-                bar.enable_steady_tick(Duration::from_millis(200));
-                Some(bar)
-            }
+        let line = match &self.mode {
+            Mode::View(v) => Some(v.status(step)),
             _ => None,
         };
-        Status { bar }
+        Status { line }
     }
 }
 
@@ -110,7 +112,7 @@ pub struct Meter {
     done: AtomicU64,
     log: bool,
     last_log: Mutex<Instant>,
-    bar: Option<ProgressBar>,
+    bar: Option<Box<dyn ByteBar>>,
 }
 
 impl Meter {
@@ -148,29 +150,29 @@ impl Meter {
     /// Stop drawing.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+            bar.finish();
         }
     }
 }
 
 /// A status line of one step.
 pub struct Status {
-    bar: Option<ProgressBar>,
+    line: Option<Box<dyn StatusLine>>,
 }
 
 impl Status {
     /// Show `msg`.
     pub fn set(&self, msg: String) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(msg);
+        if let Some(line) = &self.line {
+            line.set(msg);
         }
     }
 }
 
 impl Drop for Status {
     fn drop(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        if let Some(line) = &self.line {
+            line.finish();
         }
     }
 }
@@ -189,5 +191,65 @@ mod tests {
             assert_eq!(m.done(), 100);
             m.finish();
         }
+    }
+
+    /// Records what a view is asked to draw.
+    #[derive(Default)]
+    struct Recording(Arc<Mutex<Vec<String>>>);
+
+    impl ProgressView for Recording {
+        fn bytes(&self, step: &'static str, total: u64) -> Box<dyn ByteBar> {
+            self.0.lock().unwrap().push(format!("bar {step} {total}"));
+            Box::new(Recording(Arc::clone(&self.0)))
+        }
+        fn status(&self, step: &'static str) -> Box<dyn StatusLine> {
+            self.0.lock().unwrap().push(format!("status {step}"));
+            Box::new(Recording(Arc::clone(&self.0)))
+        }
+    }
+
+    impl ByteBar for Recording {
+        fn inc(&self, n: u64) {
+            self.0.lock().unwrap().push(format!("inc {n}"));
+        }
+        fn finish(&self) {
+            self.0.lock().unwrap().push("finish".into());
+        }
+    }
+
+    impl StatusLine for Recording {
+        fn set(&self, msg: String) {
+            self.0.lock().unwrap().push(format!("set {msg}"));
+        }
+        fn finish(&self) {
+            self.0.lock().unwrap().push("done".into());
+        }
+    }
+
+    #[test]
+    fn a_view_sees_every_increment_and_status() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let p = Progress::view(Arc::new(Recording(Arc::clone(&seen))));
+        let m = p.bytes("publish", 10);
+        m.callback()(4);
+        m.inc(6);
+        assert_eq!(m.done(), 10);
+        m.finish();
+        {
+            let s = p.status("build");
+            s.set("1 NEW_INDEX".into());
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "bar publish 10",
+                "inc 4",
+                "inc 6",
+                "finish",
+                "status build",
+                "set 1 NEW_INDEX",
+                "done"
+            ]
+        );
     }
 }

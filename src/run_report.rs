@@ -1,16 +1,16 @@
 //! What a migrate (or backup) run reports of each day: how it ended and each step's
-//! figures, and the recorder that journals a step and adds its report line.
+//! figures, and the recorder that journals a step and adds its report line. Shared by the
+//! steps, so none of them reaches into the orchestrator for it.
 
 use std::future::Future;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::plan::DayPlan;
 use crate::day::Day;
 use crate::error::Result;
 use crate::journal::{Journal, State, Step};
-use crate::progress::Progress;
+use crate::plan::DayPlan;
 
 /// How a day ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,15 +64,6 @@ pub struct DayReport {
     pub error: Option<String>,
     /// Exit code this day maps to.
     pub exit_code: i32,
-}
-
-/// Options of a run.
-#[derive(Debug, Clone, Default)]
-pub struct MigrateOptions {
-    /// Plan only; write nothing anywhere.
-    pub dry_run: bool,
-    /// Where progress goes.
-    pub progress: Progress,
 }
 
 /// Figures of a finished step, for its journal entry and report line.

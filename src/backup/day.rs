@@ -3,17 +3,17 @@
 
 use std::time::Instant;
 
-use super::report::{DayReport, Figures, Outcome, Recorder};
-use crate::backup::{self, store::Store};
+use super::store::Store;
 use crate::config::{Config, Tier};
 use crate::context::DayContext;
 use crate::day::Day;
 use crate::error::{Error, Result};
 use crate::journal::{State, Step};
+use crate::run_report::{DayReport, Figures, Outcome, Recorder};
 
 /// The backup step: when `[backup]` is configured, back the published day up (always after
 /// a fresh publish; otherwise unless the journal already records it done).
-pub(super) async fn backup_step(
+pub(crate) async fn backup_step(
     config: &Config,
     cx: &DayContext,
     rec: &mut Recorder<'_>,
@@ -42,7 +42,7 @@ pub(super) async fn backup_step(
     let store = Store::open(bcfg).await?;
     rec.mark(Step::Backup, State::Running, None).await?;
     let tag = config.tier(Tier::LongTerm)?.tag_format.tag(cx.day);
-    let r = backup::backup_day(&backup::BackupInput {
+    let r = super::backup_day(&super::BackupInput {
         collection: &cx.collection,
         day: &rec.day,
         tag: &tag,

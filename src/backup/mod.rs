@@ -6,6 +6,7 @@
 //! last. Uploads skip objects already present with the same size and checksum, so a rerun
 //! after a crash sends only what is missing.
 
+pub mod day;
 pub mod manifest;
 pub mod store;
 

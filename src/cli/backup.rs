@@ -2,7 +2,7 @@
 
 use milvus_tier::config::Config;
 use milvus_tier::error::{Result, exit};
-use milvus_tier::migrate::{self, Outcome};
+use milvus_tier::run_report::Outcome;
 
 /// Arguments of `backup`.
 #[derive(Debug, clap::Args)]
@@ -20,7 +20,7 @@ pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
     let days = args.days.days(config)?;
     let mut reports = Vec::new();
     for day in days {
-        let r = migrate::backup_published_day(config, day).await;
+        let r = milvus_tier::backup::day::backup_published_day(config, day).await;
         for st in &r.steps {
             milvus_tier::metrics::note_step(r.day, st);
         }
@@ -30,7 +30,7 @@ pub async fn run(config: &Config, args: &BackupArgs) -> Result<i32> {
                 Some(_) => outln!("day {} of `{}`: FAILED", r.day, r.collection),
             }
             for s in &r.steps {
-                super::print_step(s, "bytes sent");
+                super::print_step(s, "sent");
             }
         }
         let failed = r.outcome == Outcome::Failed;

@@ -50,9 +50,9 @@ pub async fn run(config: &Config, args: &GcArgs) -> Result<i32> {
             format!("kept ({})", c.kept.as_deref().unwrap_or("not removed"))
         };
         outln!(
-            "{state:<26} {:?} {:>12} bytes  age {:>7}s  {}{}",
+            "{state:<26} {:?} {:>11}  age {:>7}s  {}{}",
             c.reason,
-            c.bytes.map_or_else(unknown, |b| b.to_string()),
+            c.bytes.map_or_else(unknown, super::human),
             c.age_secs.map_or_else(unknown, |a| a.to_string()),
             c.path.display(),
             if c.rows.is_empty() {
@@ -63,10 +63,10 @@ pub async fn run(config: &Config, args: &GcArgs) -> Result<i32> {
         );
     }
     outln!(
-        "{} folder(s) found, {} removed, {} bytes removed",
+        "{} folder(s) found, {} removed, {} removed",
         r.candidates.len(),
         r.removed,
-        r.bytes_removed
+        super::human(r.bytes_removed)
     );
     Ok(0)
 }

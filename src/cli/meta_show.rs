@@ -70,28 +70,28 @@ fn print_text(s: &DaySummary) {
         outln!("partition {}  tag {}  state {}", p.table_id, p.tag, p.state);
         for t in &p.by_file_type {
             outln!(
-                "  {:<10} files {:>6}  rows {:>12}  bytes {:>15}",
+                "  {:<10} files {:>6}  rows {:>12}  size {:>11}",
                 t.file_type,
                 t.totals.files,
                 t.totals.rows,
-                t.totals.bytes
+                super::human(t.totals.bytes)
             );
         }
         outln!(
-            "  {:<10} files {:>6}  rows {:>12}  bytes {:>15}  (searchable rows {})",
+            "  {:<10} files {:>6}  rows {:>12}  size {:>11}  (searchable rows {})",
             "total",
             p.total.files,
             p.total.rows,
-            p.total.bytes,
+            super::human(p.total.bytes),
             p.searchable_rows
         );
     }
     outln!(
-        "total: {} partitions, {} files, {} rows, {} bytes, {} searchable rows",
+        "total: {} partitions, {} files, {} rows, {}, {} searchable rows",
         s.partitions.len(),
         s.total.files,
         s.total.rows,
-        s.total.bytes,
+        super::human(s.total.bytes),
         s.searchable_rows
     );
 }

@@ -157,26 +157,26 @@ fn print_text(r: &DayReport) {
     );
     if let Some(p) = &r.plan {
         outln!(
-            "  plan: {} partition(s) tagged {}, {} input files, {} rows, {} bytes ({} on disk to stage); long-term: {}",
+            "  plan: {} partition(s) tagged {}, {} input files, {} rows, {} ({} on disk to stage); long-term: {}",
             p.partitions.len(),
             p.tag,
             p.input_files.len(),
             p.rows,
-            p.bytes,
-            p.stage_bytes,
+            super::human(p.bytes),
+            super::human(p.stage_bytes),
             match &p.long_term {
-                migrate::plan::LongTermState::Empty => "empty",
-                migrate::plan::LongTermState::Done { .. } => "already holds this day",
+                milvus_tier::plan::LongTermState::Empty => "empty",
+                milvus_tier::plan::LongTermState::Done { .. } => "already holds this day",
             }
         );
         for part in &p.partitions {
             outln!(
-                "    partition {} tag {}: {} files, {} rows, {} bytes → owner `{}`, engine {}, index_file_size {}",
+                "    partition {} tag {}: {} files, {} rows, {} → owner `{}`, engine {}, index_file_size {}",
                 part.source.table_id,
                 part.source.partition_tag,
                 part.files,
                 part.rows,
-                part.bytes,
+                super::human(part.bytes),
                 part.target.owner_table,
                 part.target.engine_type,
                 part.target.index_file_size
@@ -188,7 +188,7 @@ fn print_text(r: &DayReport) {
         }
     }
     for s in &r.steps {
-        super::print_step(s, "bytes");
+        super::print_step(s, "size");
     }
 }
 

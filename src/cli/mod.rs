@@ -22,6 +22,7 @@ macro_rules! out {
 
 mod archive;
 mod backup;
+mod bars;
 mod config_check;
 mod days;
 mod gc;
@@ -228,15 +229,21 @@ fn short_digest(d: &str) -> &str {
     &d[..16.min(d.len())]
 }
 
+/// A byte count as a person reads it (`2.59 MiB`); a count that is not one reads `?`.
+fn human<N: TryInto<u64>>(n: N) -> String {
+    n.try_into()
+        .map_or_else(|_| "?".into(), |b| indicatif::HumanBytes(b).to_string())
+}
+
 /// One step line of a day's text report; `bytes` labels the byte count.
-fn print_step(s: &milvus_tier::migrate::StepReport, bytes: &str) {
+fn print_step(s: &milvus_tier::run_report::StepReport, bytes: &str) {
     outln!(
-        "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  {bytes:<5} {:>12}  {}{}",
+        "  {:<8} {:>8.2}s  files {:>5}  rows {:>10}  {bytes:<4} {:>11}  {}{}",
         s.step,
         s.seconds,
         s.files,
         s.rows,
-        s.bytes,
+        human(s.bytes),
         s.outcome,
         if s.digest.is_empty() {
             String::new()
@@ -277,7 +284,7 @@ pub const CHECKS_FAILED: i32 = exit::FAILURE;
 fn progress_for(format: Option<LogFormat>) -> milvus_tier::progress::Progress {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() && format != Some(LogFormat::Json) {
-        milvus_tier::progress::Progress::bars()
+        milvus_tier::progress::Progress::view(std::sync::Arc::new(bars::Bars::stderr()))
     } else {
         milvus_tier::progress::Progress::log()
     }

@@ -72,12 +72,12 @@ pub async fn run(config: &Config, args: &RestoreArgs) -> Result<i32> {
                 RestoreOutcome::Planned => "checked (dry run, nothing written)",
             };
             outln!(
-                "day {} → long-term collection `{}`: {what}\n  from {}: {} files, {} bytes, {} rows inserted{}  blake3 {}",
+                "day {} → long-term collection `{}`: {what}\n  from {}: {} files, {}, {} rows inserted{}  blake3 {}",
                 r.day,
                 r.collection,
                 r.manifest,
                 r.files,
-                r.bytes,
+                super::human(r.bytes),
                 r.rows_inserted,
                 if r.created_collection {
                     " (collection row created)"

@@ -87,10 +87,6 @@ pub async fn run(config: &Config, args: &StatusArgs) -> Result<i32> {
     })
 }
 
-fn mb(bytes: i64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
-}
-
 fn short_col(d: &DayStatus) -> String {
     let s = &d.short_term;
     if s.partitions == 0 {
@@ -118,7 +114,7 @@ fn long_col(d: &DayStatus) -> String {
         l.rows,
         l.index_files,
         l.raw_files,
-        mb(l.bytes)
+        super::human(l.bytes)
     )
 }
 
@@ -162,7 +158,13 @@ fn print_text(r: &StatusReport) {
         let backup = d
             .backup
             .as_ref()
-            .map(|b| format!("{} {}", mb(b.bytes), b.at.as_deref().unwrap_or("")))
+            .map(|b| {
+                format!(
+                    "{} {}",
+                    super::human(b.bytes),
+                    b.at.as_deref().unwrap_or("")
+                )
+            })
             .unwrap_or_else(|| "-".into());
         let verify = d
             .verify

@@ -6,6 +6,8 @@
 
 mod digest;
 mod query;
+mod remove;
+mod scan;
 pub mod schema;
 mod summary;
 mod types;
@@ -20,6 +22,7 @@ pub use digest::{
     ROWS_DIGEST_PREFIX, RowsDigestCheck, RowsDigestVersion, Value as DigestValue,
     check_rows_digest, encode_row, file_columns, rows_digest, table_columns,
 };
+pub use scan::{FileRef, PartitionFile};
 pub use summary::{DaySummary, PartitionSummary, Totals, TypeTotals};
 pub use types::{EngineType, FileRow, FileType, MetricType, MilvusDate, TableRow, TableState};
 pub use write::{RowOutcome, WriteMode, WriteReport};

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::plan::DayPlan;
 use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
 use crate::meta::{FileRow, FileType, MetaDb};
+use crate::plan::DayPlan;
 use crate::progress::Status;
 
 /// Time limits of the build.

@@ -10,8 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
-
 use crate::error::{Error, Result};
 use crate::meta::{FileType, MetaDb};
 
@@ -26,29 +24,14 @@ pub const BUSY_TYPES: &[FileType] = &[
 /// `table_id/file_id (TYPE)` of every busy row outside collection `ours` and its
 /// partitions, at most `limit`.
 async fn busy_rows(local: &MetaDb, ours: &str, limit: usize) -> Result<Vec<String>> {
-    let rows = sqlx::query(
-        "SELECT table_id, file_id, file_type FROM TableFiles WHERE file_type IN (?, ?, ?, ?) \
-         AND table_id <> ? AND table_id NOT IN (SELECT table_id FROM Tables WHERE owner_table = ?) \
-         ORDER BY table_id, file_id",
-    )
-    .bind(BUSY_TYPES[0].code())
-    .bind(BUSY_TYPES[1].code())
-    .bind(BUSY_TYPES[2].code())
-    .bind(BUSY_TYPES[3].code())
-    .bind(ours)
-    .bind(ours)
-    .fetch_all(local.pool())
-    .await
-    .map_err(local.err("read busy TableFiles rows"))?;
-    let mut out = Vec::new();
-    for r in rows.iter().take(limit) {
-        let table: String = r.try_get(0).map_err(local.err("read table_id"))?;
-        let file: String = r.try_get(1).map_err(local.err("read file_id"))?;
-        let t: i32 = r.try_get(2).map_err(local.err("read file_type"))?;
-        let t = FileType::try_from(t).map(|t| t.label()).unwrap_or("?");
-        out.push(format!("{table}/{file} ({t})"));
-    }
-    Ok(out)
+    let rows = local.files_outside(ours, BUSY_TYPES, limit).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let t = r.file_type.map_or("?", FileType::label);
+            format!("{}/{} ({t})", r.table_id, r.file_id)
+        })
+        .collect())
 }
 
 /// Wait until the engine's metadata shows no flush, merge or build in flight outside the

@@ -6,18 +6,14 @@
 //! published is a verified no-op; a crash anywhere leaves long-term either without the
 //! day's rows or with all of them (the rows and the journal commit together).
 
-mod backup_step;
 pub mod build;
 pub mod idle;
-pub mod plan;
-mod report;
 pub mod stage;
 mod steps;
 
 use std::path::PathBuf;
 
-pub use backup_step::backup_published_day;
-pub use report::{DayReport, Figures, MigrateOptions, Outcome, StepReport};
+pub use crate::run_report::{DayReport, Figures, Outcome, StepReport};
 
 use crate::config::{Config, Tier};
 use crate::context::{DayContext, connect};
@@ -25,7 +21,18 @@ use crate::day::Day;
 use crate::error::{Error, ErrorKind, Result};
 use crate::journal::Journal;
 use crate::meta::MetaDb;
-use plan::{DayPlan, PlanInput};
+use crate::plan::{self, DayPlan, PlanInput};
+use crate::progress::Progress;
+use crate::run_report::Recorder;
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateOptions {
+    /// Plan only; write nothing anywhere.
+    pub dry_run: bool,
+    /// Where progress goes.
+    pub progress: Progress,
+}
 
 /// What a run reads: short-term's day and the long-term day it becomes.
 struct Sources {
@@ -135,7 +142,7 @@ async fn run(
     // Holding the day's lease (restore takes the same one): a restore of the day that
     // crashed left its staging folder, which no one else will remove.
     crate::restore::remove_crashed_restore_staging(&cx.long_storage, &cx.collection, day).await;
-    let mut rec = report::Recorder {
+    let mut rec = Recorder {
         journal: &journal,
         collection: &cx.collection,
         day: day.to_string(),

@@ -10,10 +10,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::plan::DayPlan;
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
 use crate::meta::{EngineType, FileRow, FileType, MetaDb, TableRow, WriteMode};
+use crate::plan::DayPlan;
 use crate::segments::ProgressFn;
 use crate::segments::layout::{raw_filter, segments_of};
 use crate::segments::{self, CopyOptions, Existing, FileDigest};
@@ -81,26 +81,13 @@ pub fn local_rows(plan: &DayPlan) -> (Vec<TableRow>, Vec<FileRow>) {
 /// root's index changes (`DBImpl::CreateIndex` → `UpdateCollectionIndexRecursively`).
 pub async fn wipe_local(plan: &DayPlan, local: &MetaDb, local_storage: &Path) -> Result<()> {
     let root = plan.long_collection.table_id.clone();
-    let owned: Vec<String> =
-        sqlx::query_scalar("SELECT table_id FROM Tables WHERE owner_table = ?")
-            .bind(&root)
-            .fetch_all(local.pool())
-            .await
-            .map_err(local.err(format!("list local partitions of {root}")))?;
-    let mut ids: std::collections::BTreeSet<String> = owned.into_iter().collect();
+    let owned = local.partitions(&root).await?;
+    let mut ids: std::collections::BTreeSet<String> =
+        owned.into_iter().map(|t| t.table_id).collect();
     ids.extend(plan.partition_ids());
     ids.insert(root);
     for id in &ids {
-        sqlx::query("DELETE FROM TableFiles WHERE table_id = ?")
-            .bind(id)
-            .execute(local.pool())
-            .await
-            .map_err(local.err(format!("clear local TableFiles of {id}")))?;
-        sqlx::query("DELETE FROM Tables WHERE table_id = ?")
-            .bind(id)
-            .execute(local.pool())
-            .await
-            .map_err(local.err(format!("clear local Tables row {id}")))?;
+        local.delete_table(id).await?;
         let dir = local_storage.join("db").join("tables").join(id);
         if dir.exists() {
             tokio::fs::remove_dir_all(&dir)

@@ -3,10 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::backup_step::backup_step;
-use super::plan::{self, DayPlan, LongTermState};
-use super::report::{Figures, Outcome, Recorder};
 use super::{Sources, build, idle, stage};
+use crate::backup::day::backup_step;
 use crate::config::{Config, Tier};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -14,8 +12,10 @@ use crate::failpoint::failpoint;
 use crate::journal::Step;
 use crate::lock::Lease;
 use crate::meta::{ConnectOptions, MetaDb};
+use crate::plan::{self, DayPlan, LongTermState};
 use crate::progress::Progress;
 use crate::publish;
+use crate::run_report::{Figures, Outcome, Recorder};
 
 /// One run of a day, holding its lease.
 pub(super) struct Run<'a> {

@@ -172,7 +172,7 @@ fn meta_show_matches_fixture(config: &Path, env: &[(&str, &str)]) {
         "{out}"
     );
     assert!(
-        out.contains("total: 1 partitions, 3 files, 5103 rows, 367416 bytes"),
+        out.contains("total: 1 partitions, 3 files, 5103 rows, 358.80 KiB"),
         "{out}"
     );
 }
