@@ -87,11 +87,13 @@ pub async fn task(State(sim): State<AppState>, body: Bytes) -> Reply {
             }
             // Compact waits for the index thread's batch and for flush/merge
             // (`DBImpl::Compact` takes `build_index_mutex_`, then
-            // `flush_merge_compact_mutex_`). No deletes are simulated, so it has nothing to
-            // rewrite; load and release only concern Milvus's data cache.
+            // `flush_merge_compact_mutex_`), then rewrites segments with deleted rows; load
+            // and release only concern Milvus's data cache.
             if key == "compact" {
+                let root = catalog::live_collection(&sim.db, name).await?;
                 let _build = sim.locks.build.lock().await;
                 let _merge = sim.locks.merge.lock().await;
+                crate::compact::compact(&sim, &root, crate::compact::WEB_THRESHOLD).await?;
             }
             tracing::info!(collection = name, task = key, "task");
             return Ok(ok(StatusCode::OK));

@@ -139,6 +139,25 @@ pub async fn move_file(
     .rows_affected())
 }
 
+/// Every file of segment `segment_id` of `table_id` becomes TO_DELETE (a compacted segment).
+pub async fn segment_to_delete(
+    c: &mut AnyConnection,
+    table_id: &str,
+    segment_id: &str,
+    now: i64,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE TableFiles SET file_type = ?, updated_time = ? WHERE table_id = ? AND segment_id = ?",
+    )
+    .bind(FileType::ToDelete.code())
+    .bind(now)
+    .bind(table_id)
+    .bind(segment_id)
+    .execute(c)
+    .await?
+    .rows_affected())
+}
+
 /// Move every file of `table_id` with type `from` to `to`, setting `updated_time`.
 pub async fn move_table_files(
     c: &mut AnyConnection,

@@ -3,6 +3,7 @@
 
 mod api;
 mod catalog;
+mod compact;
 mod delete;
 mod engine;
 mod error;

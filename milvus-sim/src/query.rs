@@ -4,7 +4,7 @@
 //! INDEX through the raw data of its BACKUP in the same segment folder), re-reading the
 //! metadata on every request, as `DBImpl::Query` does (source notes §7.2).
 
-use milvus_tier::meta::{FileRow, FileType, TableRow};
+use milvus_tier::meta::{EngineType, FileRow, FileType, MetricType, TableRow};
 use serde_json::{Value, json};
 
 use crate::catalog;
@@ -152,9 +152,10 @@ impl Sim {
             return Ok(None);
         }
         let dim = root.dimension as usize;
-        let m = root.metric_type;
+        let asked = asked_metric(params)?;
         let mut best: Vec<Vec<Hit>> = vec![Vec::new(); queries.len()];
         for f in &files {
+            let m = file_metric(root.metric_type, f, asked)?;
             let Some(data) = self.load_for_search(f, dim).await? else {
                 continue;
             };
@@ -206,6 +207,20 @@ impl Sim {
             .into_iter()
             .collect();
         let tables = self.tables_for_tags(name, &tags).await?;
+        let table_ids: Vec<String> = tables.iter().map(|t| t.table_id.clone()).collect();
+        let holding = self
+            .db
+            .files(
+                &table_ids,
+                &[FileType::Raw, FileType::ToIndex, FileType::Backup],
+            )
+            .await?;
+        if holding.is_empty() {
+            return Err(SimError::api(
+                code::COLLECTION_NOT_EXISTS,
+                "Collection or partition is empty",
+            ));
+        }
         let dim = root.dimension as usize;
         let mut out = vec![json!([]); ids.len()];
         for f in self.searchable(&tables).await? {
@@ -332,6 +347,37 @@ fn segment_json(f: &FileRow) -> Value {
     };
     json!({"name": f.segment_id, "row_count": f.row_count, "index_name": index_name,
            "data_size": f.file_size})
+}
+
+/// The `metric_type` a search asks for in its params (an integer `MetricType`), if any.
+fn asked_metric(params: &Value) -> Result<Option<i64>> {
+    match params.get("metric_type") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(illegal_metric),
+    }
+}
+
+fn illegal_metric() -> SimError {
+    SimError::api(code::ILLEGAL_ARGUMENT, "Illegal metric type")
+}
+
+/// The metric file `f` is searched with (`XSearchTask::Execute`): a file searched by IDMAP or
+/// BIN_IDMAP (any file but a built index of another type) takes the asked metric, IP or L2
+/// for float vectors, a binary metric for binary ones; any other is "Illegal metric type".
+fn file_metric(collection: MetricType, f: &FileRow, asked: Option<i64>) -> Result<MetricType> {
+    let Some(code) = asked else {
+        return Ok(collection);
+    };
+    let idmap = f.file_type != FileType::Index
+        || matches!(f.engine_type, EngineType::Flat | EngineType::BinFlat);
+    if !idmap {
+        return Ok(collection);
+    }
+    let m = MetricType::decode("search params", 0, code).map_err(|_| illegal_metric())?;
+    if metric::is_binary(m) != metric::is_binary(collection) {
+        return Err(illegal_metric());
+    }
+    Ok(m)
 }
 
 /// The describe body of a collection row.

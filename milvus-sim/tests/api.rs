@@ -499,3 +499,121 @@ async fn search_refuses_a_result_over_the_rpc_limit_before_reading() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["num"], 0, "{b}");
 }
+
+/// `DBImpl::GetVectorsByID`: ids are looked up in RAW, TO_INDEX and BACKUP files of the
+/// collection or of the partition asked for; when there is none, the answer is
+/// DB_NOT_FOUND "Collection or partition is empty" (web code 4), not an empty list.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_vectors_from_an_empty_partition_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let sim = start(&url, &dir.path().join("storage"), &[]).await;
+    sim.ok(
+        "POST",
+        "/collections",
+        r#"{"collection_name":"g","dimension":4,"index_file_size":1}"#,
+    )
+    .await;
+    sim.ok(
+        "POST",
+        "/collections/g/partitions",
+        r#"{"partition_tag":"empty"}"#,
+    )
+    .await;
+    let (s, b) = sim.call("GET", "/collections/g/vectors?ids=1", None).await;
+    assert_error(s, &b, 404, 4);
+    sim.ok(
+        "POST",
+        "/collections/g/vectors",
+        r#"{"vectors":[[1,2,3,4],[5,6,7,8]],"ids":["1","2"]}"#,
+    )
+    .await;
+    sim.ok(
+        "PUT",
+        "/system/task",
+        r#"{"flush":{"collection_names":["g"]}}"#,
+    )
+    .await;
+    let (s, b) = sim
+        .call(
+            "GET",
+            "/collections/g/vectors?ids=1&partition_tag=empty",
+            None,
+        )
+        .await;
+    assert_error(s, &b, 404, 4);
+    assert!(b["message"].as_str().unwrap().contains("empty"), "{b}");
+    let v = sim.ok("GET", "/collections/g/vectors?ids=2", "").await;
+    assert_eq!(
+        v["vectors"][0]["vector"],
+        json!([5.0, 6.0, 7.0, 8.0]),
+        "{v}"
+    );
+}
+
+/// `XSearchTask::Execute`: on files searched by IDMAP (raw files, FLAT), a `metric_type` in the
+/// search params replaces the collection's metric: IP ranks by inner product; a binary metric
+/// on a float collection is refused (code 5) as "Illegal metric type".
+#[tokio::test(flavor = "multi_thread")]
+async fn search_params_metric_type_replaces_the_metric_on_flat_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let sim = start(&url, &dir.path().join("storage"), &[]).await;
+    sim.ok(
+        "POST",
+        "/collections",
+        r#"{"collection_name":"m","dimension":2,"index_file_size":1,"metric_type":"L2"}"#,
+    )
+    .await;
+    sim.ok(
+        "POST",
+        "/collections/m/vectors",
+        r#"{"vectors":[[1,0],[10,10]],"ids":["1","2"]}"#,
+    )
+    .await;
+    sim.ok(
+        "PUT",
+        "/system/task",
+        r#"{"flush":{"collection_names":["m"]}}"#,
+    )
+    .await;
+    let search = |params: Value| {
+        json!({"search": {"topk": 2, "params": params, "vectors": [[1.0, 0.0]]}}).to_string()
+    };
+    let hits = |v: &Value| -> Vec<(String, f64)> {
+        v["result"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["id"].as_str().unwrap().to_string(),
+                    h["distance"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let l2 = sim
+        .ok("PUT", "/collections/m/vectors", &search(json!({})))
+        .await;
+    assert_eq!(
+        hits(&l2),
+        [("1".to_string(), 0.0), ("2".to_string(), 181.0)]
+    );
+    let ip = sim
+        .ok(
+            "PUT",
+            "/collections/m/vectors",
+            &search(json!({"metric_type": 2})),
+        )
+        .await;
+    assert_eq!(hits(&ip), [("2".to_string(), 10.0), ("1".to_string(), 1.0)]);
+    let (s, b) = sim
+        .call(
+            "PUT",
+            "/collections/m/vectors",
+            Some(&search(json!({"metric_type": 3}))),
+        )
+        .await;
+    assert_error(s, &b, 400, 5);
+}

@@ -455,3 +455,138 @@ async fn sqlite_metadata_is_in_wal_mode_so_readers_never_block_the_engine() {
         .get(0);
     assert_eq!(n, 1);
 }
+
+/// `DBImpl::Compact` over the web API (threshold 0.1): a segment with at least 10 % of its
+/// rows deleted is rewritten without them into a new segment and every file of the old one
+/// becomes TO_DELETE; a segment under the threshold is left alone; after an index build the
+/// BACKUP raw file is the one compacted and the new file waits as TO_INDEX.
+#[tokio::test(flavor = "multi_thread")]
+async fn compact_rewrites_segments_whose_deleted_rows_reach_the_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let sim = start(&url, &dir.path().join("s"), &["--tick-ms", "50"]).await;
+    let db = MetaDb::connect(&url).await.unwrap();
+    let segments = |v: &serde_json::Value| -> Vec<(String, i64, i64)> {
+        v["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["row_count"].as_i64().unwrap(),
+                    s["data_size"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    for c in ["few", "many"] {
+        sim.ok(
+            "POST",
+            "/collections",
+            &json!({"collection_name": c, "dimension": 8, "index_file_size": 1024}).to_string(),
+        )
+        .await;
+        let v: Vec<Vec<f32>> = (0..6000).map(|i| vec![i as f32; 8]).collect();
+        let ids: Vec<String> = (0..6000).map(|i| i.to_string()).collect();
+        sim.ok(
+            "POST",
+            &format!("/collections/{c}/vectors"),
+            &json!({"vectors": v, "ids": ids}).to_string(),
+        )
+        .await;
+    }
+    sim.ok(
+        "PUT",
+        "/system/task",
+        r#"{"flush":{"collection_names":["few","many"]}}"#,
+    )
+    .await;
+    // 500 of 6000 deleted (7.7 %): under the threshold. 1000 (14.3 %): compacted.
+    for (c, n) in [("few", 500), ("many", 1000)] {
+        let del: Vec<String> = (0..n).map(|i: i64| i.to_string()).collect();
+        sim.ok(
+            "PUT",
+            &format!("/collections/{c}/vectors"),
+            &json!({"delete": {"ids": del}}).to_string(),
+        )
+        .await;
+    }
+    sim.ok(
+        "PUT",
+        "/system/task",
+        r#"{"flush":{"collection_names":["few","many"]}}"#,
+    )
+    .await;
+    let before = segments(&sim.ok("GET", "/collections/many?info=stat", "").await["partitions"][0]);
+    let (_, before_few) = sim.call("GET", "/collections/few?info=stat", None).await;
+    for c in ["few", "many"] {
+        sim.ok(
+            "PUT",
+            "/system/task",
+            &json!({"compact": {"collection_name": c}}).to_string(),
+        )
+        .await;
+    }
+    let (_, after_few) = sim.call("GET", "/collections/few?info=stat", None).await;
+    assert_eq!(after_few, before_few, "under the threshold nothing changes");
+    let after = segments(&sim.ok("GET", "/collections/many?info=stat", "").await["partitions"][0]);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after[0].0, before[0].0, "a new segment");
+    assert_eq!(after[0].1, 5000);
+    assert_eq!(after[0].2, 5000 * (8 * 4 + 8) as i64, "{after:?}");
+    assert!(after[0].2 < before[0].2);
+    let files = files_of(&db, "many").await;
+    assert_eq!(count(&files, FileType::Raw), 1, "{files:?}");
+    assert!(
+        files
+            .iter()
+            .filter(|f| f.segment_id == before[0].0)
+            .all(|f| f.file_type == FileType::ToDelete),
+        "{files:?}"
+    );
+    let (_, v) = sim.call("GET", "/collections/many", None).await;
+    assert_eq!(v["count"], 5000);
+
+    // After an index build: the BACKUP raw file is compacted; INDEX and BACKUP go.
+    sim.ok(
+        "POST",
+        "/collections/few/indexes",
+        r#"{"index_type":"IVFFLAT","params":{"nlist":16}}"#,
+    )
+    .await;
+    let files = files_of(&db, "few").await;
+    assert_eq!(count(&files, FileType::Index), 1, "{files:?}");
+    let del: Vec<String> = (500..1000).map(|i: i64| i.to_string()).collect();
+    sim.ok(
+        "PUT",
+        "/collections/few/vectors",
+        &json!({"delete": {"ids": del}}).to_string(),
+    )
+    .await;
+    sim.ok(
+        "PUT",
+        "/system/task",
+        r#"{"flush":{"collection_names":["few"]}}"#,
+    )
+    .await;
+    sim.ok(
+        "PUT",
+        "/system/task",
+        r#"{"compact":{"collection_name":"few"}}"#,
+    )
+    .await;
+    let files = files_of(&db, "few").await;
+    let live: Vec<_> = files
+        .iter()
+        .filter(|f| f.file_type != FileType::ToDelete)
+        .collect();
+    assert!(
+        live.iter()
+            .all(|f| f.row_count == 5000 && f.segment_id != files[0].segment_id),
+        "{files:?}"
+    );
+    let (_, v) = sim.call("GET", "/collections/few", None).await;
+    assert_eq!(v["count"], 5000);
+}
