@@ -28,24 +28,44 @@ pub async fn state() -> Reply {
     ))
 }
 
-/// `GET /system/{version|status}`.
+/// `GET /system/{cmd}` (`WebRequestHandler::SystemInfo` → `CmdRequest::OnExecute`): a
+/// command it does not know is answered "Unknown command" with code 0, as Milvus does.
+/// `config` (`GetConfig`) is not simulated.
 pub async fn system(Path(cmd): Path<String>) -> Reply {
     let reply = match cmd.as_str() {
-        "version" => VERSION,
-        "status" => "server alive",
+        "version" => VERSION.to_string(),
+        "status" => "OK".to_string(),
         // The CPU build (image tag 1.1.1-cpu-…); GPU resources are not simulated.
-        "mode" => "CPU",
-        other => {
+        "mode" => "CPU".to_string(),
+        "info" | "get_system_info" => {
+            let used = crate::memory::rss_kib().unwrap_or(0) * 1024;
+            json!({"memory_total": physical_memory().to_string(), "memory_used": used.to_string()})
+                .to_string()
+        }
+        "config" => {
             return Err(SimError::api(
-                code::ILLEGAL_ARGUMENT,
-                format!("Unknown system command: {other}"),
+                code::UNEXPECTED,
+                "config commands are not simulated (see docs/milvus-sim.md)",
             ));
         }
+        _ => "Unknown command".to_string(),
     };
     Ok(json_reply(
         StatusCode::OK,
         json!({"code": 0, "message": "OK", "reply": reply}),
     ))
+}
+
+/// Physical memory in bytes (`MemTotal` of `/proc/meminfo`; 0 elsewhere).
+fn physical_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// `PUT /system/task`: `flush`, `compact`, `load`, `release`.

@@ -617,3 +617,29 @@ async fn search_params_metric_type_replaces_the_metric_on_flat_files() {
         .await;
     assert_error(s, &b, 400, 5);
 }
+
+/// `CmdRequest::OnExecute` through `WebRequestHandler::SystemInfo`: `status` answers "OK",
+/// `mode` "CPU", `info` is `get_system_info`, and any other command is answered, not
+/// refused: code 0 with the reply "Unknown command".
+#[tokio::test(flavor = "multi_thread")]
+async fn system_commands_answer_as_cmd_request_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_support::sqlite_url(dir.path(), "meta.sqlite");
+    let sim = start(&url, &dir.path().join("storage"), &[]).await;
+    for (cmd, want) in [
+        ("version", "1.1.1"),
+        ("status", "OK"),
+        ("mode", "CPU"),
+        ("rm%20-rf%20test", "Unknown command"),
+        ("lalala", "Unknown command"),
+    ] {
+        let (s, b) = sim.call("GET", &format!("/system/{cmd}"), None).await;
+        assert_eq!(s, 200, "{cmd}: {b}");
+        assert_eq!(b["code"], 0, "{cmd}: {b}");
+        assert_eq!(b["reply"], want, "{cmd}: {b}");
+    }
+    let (s, b) = sim.call("GET", "/system/info", None).await;
+    assert_eq!(s, 200, "{b}");
+    let info: Value = serde_json::from_str(b["reply"].as_str().unwrap()).unwrap();
+    assert!(info.is_object(), "{info}");
+}
