@@ -22,7 +22,10 @@ const PART: u64 = 8 << 20;
 const RANGE: u64 = 16 << 20;
 
 fn client(endpoint: &str) -> Client {
+    // The SDK's own HTTP client is not built in (one crypto library): the same client as
+    // milvus-tier's, so the limit measures the server, not another HTTP stack.
     let conf = aws_sdk_s3::Config::builder()
+        .http_client(milvus_tier::aws::https_client())
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(test_support::moto::REGION))
