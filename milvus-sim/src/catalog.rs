@@ -73,6 +73,30 @@ pub async fn file_table_ids(db: &MetaDb) -> Result<Vec<String>> {
 }
 
 /// Insert one TableFiles row (all columns but the auto-increment id, in Milvus's order).
+/// Insert a new, empty file of `table` in a segment of its own, with type `file_type`
+/// (`CreateCollectionFile`: segment_id = file_id, a fresh id); returns the row.
+pub async fn create_file(db: &MetaDb, table: &TableRow, file_type: FileType) -> Result<FileRow> {
+    let now = crate::ids::now_micros();
+    let file_id = crate::ids::next_id();
+    let row = FileRow {
+        id: 0,
+        table_id: table.table_id.clone(),
+        segment_id: file_id.clone(),
+        engine_type: table.engine_type,
+        file_id,
+        file_type,
+        file_size: 0,
+        row_count: 0,
+        updated_time: now,
+        created_on: now,
+        date: crate::ids::today(),
+        flush_lsn: 0,
+    };
+    let mut c = db.pool().acquire().await?;
+    insert_file(&mut c, &row).await?;
+    Ok(row)
+}
+
 pub async fn insert_file(c: &mut AnyConnection, f: &FileRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO TableFiles (table_id, segment_id, engine_type, file_id, file_type, file_size, \

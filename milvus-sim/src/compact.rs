@@ -46,25 +46,8 @@ pub async fn compact(sim: &Sim, root: &TableRow, threshold: f64) -> Result<()> {
 }
 
 async fn compact_file(sim: &Sim, t: &TableRow, f: &FileRow) -> Result<()> {
-    let now = ids::now_micros();
-    let file_id = ids::next_id();
-    let mut row = FileRow {
-        id: 0,
-        table_id: t.table_id.clone(),
-        segment_id: file_id.clone(),
-        engine_type: t.engine_type,
-        file_id: file_id.clone(),
-        file_type: FileType::NewMerge,
-        file_size: 0,
-        row_count: 0,
-        updated_time: now,
-        created_on: now,
-        date: ids::today(),
-        flush_lsn: 0,
-    };
-    let mut c = sim.db.pool().acquire().await?;
-    catalog::insert_file(&mut c, &row).await?;
-    drop(c);
+    let mut row = catalog::create_file(&sim.db, t, FileType::NewMerge).await?;
+    let file_id = row.file_id.clone();
     let live =
         match sim
             .storage

@@ -188,25 +188,8 @@ async fn merge_table(sim: &Sim, t: &TableRow, strategy: Strategy) -> Result<bool
 }
 
 async fn merge_group(sim: &Sim, t: &TableRow, sources: &[FileRow]) -> Result<()> {
-    let now = ids::now_micros();
-    let file_id = ids::next_id();
-    let mut row = FileRow {
-        id: 0,
-        table_id: t.table_id.clone(),
-        segment_id: file_id.clone(),
-        engine_type: t.engine_type,
-        file_id: file_id.clone(),
-        file_type: FileType::NewMerge,
-        file_size: 0,
-        row_count: 0,
-        updated_time: now,
-        created_on: now,
-        date: ids::today(),
-        flush_lsn: 0,
-    };
-    let mut c = sim.db.pool().acquire().await?;
-    catalog::insert_file(&mut c, &row).await?;
-    drop(c);
+    let mut row = catalog::create_file(&sim.db, t, FileType::NewMerge).await?;
+    let file_id = row.file_id.clone();
     tracing::info!(table_id = %t.table_id, file_id = %file_id, sources = sources.len(), "merge start");
     let result = merge_into(sim, t, sources, &mut row).await;
     if result.is_err() {

@@ -502,24 +502,7 @@ impl Sim {
     /// the segment folder, then RAW (or TO_INDEX when the engine is not raw and the size
     /// reaches index_file_size).
     pub async fn write_segment(&self, table: &TableRow, data: &RawData) -> Result<FileRow> {
-        let now = ids::now_micros();
-        let file_id = ids::next_id();
-        let mut row = FileRow {
-            id: 0,
-            table_id: table.table_id.clone(),
-            segment_id: file_id.clone(),
-            engine_type: table.engine_type,
-            file_id: file_id.clone(),
-            file_type: FileType::New,
-            file_size: 0,
-            row_count: 0,
-            updated_time: now,
-            created_on: now,
-            date: ids::today(),
-            flush_lsn: 0,
-        };
-        let mut c = self.db.pool().acquire().await?;
-        catalog::insert_file(&mut c, &row).await?;
+        let mut row = catalog::create_file(&self.db, table, FileType::New).await?;
         row.file_size =
             self.storage
                 .write_raw(&table.table_id, &row.segment_id, &row.file_id, data)?;
@@ -529,6 +512,7 @@ impl Sim {
         } else {
             FileType::Raw
         };
+        let mut c = self.db.pool().acquire().await?;
         catalog::finish_file(&mut c, &row, row.file_type, ids::now_micros()).await?;
         tracing::info!(table_id = %row.table_id, file_id = %row.file_id, rows = row.row_count,
             bytes = row.file_size, file_type = %row.file_type, "flush NEW -> {}", row.file_type);

@@ -120,6 +120,7 @@ fn deleted_docs(dir: &Path, listing: &[(String, u64)]) -> Result<Vec<i32>> {
         path: path.clone(),
         source: e,
     })?;
+    // A file shorter than its header has no body; the header check below refuses it.
     let body = bytes.get(8..).unwrap_or_default();
     let header = bytes
         .get(..8)
