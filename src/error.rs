@@ -105,6 +105,10 @@ pub enum Error {
         target: String,
         /// Driver message.
         reason: String,
+        /// The server answered and refused the user, password or database: trying again
+        /// cannot help ([`ErrorKind::BadInput`]). Otherwise the server could not be reached
+        /// or hung up ([`ErrorKind::Failure`], retried).
+        refused: bool,
     },
 
     /// A metadata query failed.
@@ -283,6 +287,7 @@ impl Error {
             // not what Milvus writes, a retry cannot help.
             Error::Copy(crate::segments::CopyError::UnsupportedEntry { .. }) => ErrorKind::BadInput,
             Error::Engine(e) => e.kind(),
+            Error::MetaConnect { refused: true, .. } => ErrorKind::BadInput,
             Error::MetaConnect { .. }
             | Error::Meta { .. }
             | Error::Schema { .. }

@@ -116,6 +116,7 @@ impl MetaDb {
                     .map_err(|e| Error::MetaConnect {
                         target: shown.clone(),
                         reason: connect_reason(&e),
+                        refused: refused(&e),
                     })
             })
             .await?;
@@ -207,6 +208,17 @@ pub fn backend_of(url: &str) -> Result<Backend> {
             redact::url(url)
         ))),
     }
+}
+
+/// Whether the server refused the connection's user, password or database (MySQL
+/// `ER_DBACCESS_DENIED_ERROR` 1044, `ER_ACCESS_DENIED_ERROR` 1045, `ER_BAD_DB_ERROR` 1049,
+/// `ER_ACCESS_DENIED_NO_PASSWORD_ERROR` 1698): the same URL will be refused again.
+fn refused(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|m| matches!(m.number(), 1044 | 1045 | 1049 | 1698))
 }
 
 fn connect_reason(e: &sqlx::Error) -> String {

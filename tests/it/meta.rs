@@ -341,3 +341,49 @@ async fn a_failed_lock_release_keeps_the_work_result() {
     db.close().await;
     assert_eq!(lease.release_after(Ok(7)).await.unwrap(), 7);
 }
+
+/// The server's count of connections that failed before they were usable.
+fn aborted_connects(m: &MariaDb) -> u64 {
+    let out = m.sql("SHOW GLOBAL STATUS LIKE 'Aborted_connects'");
+    out.split_whitespace()
+        .last()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("Aborted_connects: {out}"))
+}
+
+#[tokio::test]
+async fn credentials_or_a_database_the_server_refuses_are_bad_input_tried_once() {
+    common::init();
+    let m = MariaDb::start();
+    let good = m.database("creds");
+    let wrong_password = good.replacen(
+        &format!("tier:{}@", test_support::PASSWORD),
+        "tier:not-the-password@",
+        1,
+    );
+    assert_ne!(wrong_password, good);
+    let unknown_db = good.replace("/creds", "/no_such_db");
+    for (case, url) in [
+        ("wrong password", &wrong_password),
+        ("unknown database", &unknown_db),
+    ] {
+        let before = aborted_connects(&m);
+        let err = MetaDb::connect(url).await.unwrap_err();
+        let after = aborted_connects(&m);
+        assert!(matches!(err, Error::MetaConnect { .. }), "{case}: {err}");
+        assert_eq!(
+            err.kind(),
+            milvus_tier::error::ErrorKind::BadInput,
+            "{case}: the server refused, retrying cannot help: {err}"
+        );
+        assert_eq!(after - before, 1, "{case}: attempts the server saw: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("127.0.0.1:{}", m.port())),
+            "{case}: {text}"
+        );
+        assert!(!text.contains("not-the-password"), "{case}: {text}");
+    }
+    // The right credentials still connect.
+    MetaDb::connect(&good).await.unwrap();
+}
