@@ -99,17 +99,13 @@ fn parse_args(argv: &[String]) -> Args {
 fn main() {
     milvus_tier::init_crypto();
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.first().map(String::as_str) == Some("copy-one") {
-        return copy::copy_one(&argv[1..]);
-    }
-    if argv.first().map(String::as_str) == Some("copy-tree") {
-        return copy::copy_tree_cmd(&argv[1..]);
-    }
-    if argv.first().map(String::as_str) == Some("backup-one") {
-        return s3::backup_one(&argv[1..]);
-    }
-    if argv.first().map(String::as_str) == Some("s3-limit") {
-        return s3limit::s3_limit(&argv[1..]);
+    // Subcommands run in processes of their own; anything else is the benchmark's options.
+    match argv.first().map(String::as_str) {
+        Some("copy-one") => return copy::copy_one(&argv[1..]),
+        Some("copy-tree") => return copy::copy_tree_cmd(&argv[1..]),
+        Some("backup-one") => return s3::backup_one(&argv[1..]),
+        Some("s3-limit") => return s3limit::s3_limit(&argv[1..]),
+        _ => {}
     }
     let args = parse_args(&argv);
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -39,8 +39,8 @@ pub async fn system(Path(cmd): Path<String>) -> Reply {
         "mode" => "CPU".to_string(),
         "info" | "get_system_info" => {
             let used = crate::memory::rss_kib().unwrap_or(0) * 1024;
-            json!({"memory_total": physical_memory().to_string(), "memory_used": used.to_string()})
-                .to_string()
+            let total = crate::memory::total_kib().unwrap_or(0) * 1024;
+            json!({"memory_total": total.to_string(), "memory_used": used.to_string()}).to_string()
         }
         "config" => {
             return Err(SimError::api(
@@ -54,18 +54,6 @@ pub async fn system(Path(cmd): Path<String>) -> Reply {
         StatusCode::OK,
         json!({"code": 0, "message": "OK", "reply": reply}),
     ))
-}
-
-/// Physical memory in bytes (`MemTotal` of `/proc/meminfo`; 0 elsewhere).
-fn physical_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
 }
 
 /// `PUT /system/task`: `flush`, `compact`, `load`, `release`.

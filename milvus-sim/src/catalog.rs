@@ -72,7 +72,6 @@ pub async fn file_table_ids(db: &MetaDb) -> Result<Vec<String>> {
         .collect::<std::result::Result<_, _>>()?)
 }
 
-/// Insert one TableFiles row (all columns but the auto-increment id, in Milvus's order).
 /// Insert a new, empty file of `table` in a segment of its own, with type `file_type`
 /// (`CreateCollectionFile`: segment_id = file_id, a fresh id); returns the row.
 pub async fn create_file(db: &MetaDb, table: &TableRow, file_type: FileType) -> Result<FileRow> {
@@ -97,6 +96,7 @@ pub async fn create_file(db: &MetaDb, table: &TableRow, file_type: FileType) -> 
     Ok(row)
 }
 
+/// Insert one TableFiles row (all columns but the auto-increment id, in Milvus's order).
 pub async fn insert_file(c: &mut AnyConnection, f: &FileRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO TableFiles (table_id, segment_id, engine_type, file_id, file_type, file_size, \

@@ -32,8 +32,18 @@ pub fn trim() {
 
 /// The resident set size of this process, in KiB (Linux; `None` elsewhere).
 pub fn rss_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    proc_kib("/proc/self/status", "VmRSS:")
+}
+
+/// The machine's physical memory, in KiB (`MemTotal`; Linux, `None` elsewhere).
+pub fn total_kib() -> Option<u64> {
+    proc_kib("/proc/meminfo", "MemTotal:")
+}
+
+/// The `key` line's value of a `/proc` file that gives sizes as `<n> kB`.
+fn proc_kib(file: &str, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(file).ok()?;
     s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
