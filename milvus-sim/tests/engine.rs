@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use milvus_tier::meta::{EngineType, FileRow, FileType, MetaDb, WriteMode};
+use milvus_tier::meta::{EngineType, FileRow, FileType, MetaDb, TableRow, WriteMode};
 use serde_json::json;
 use support::{count, files_of, seed, start, wait_until};
 use test_support::MariaDb;
@@ -186,17 +186,22 @@ async fn engine_merges_indexes_and_cleans_up_on_mariadb() {
     assert_eq!(raws.len(), 1);
     assert_eq!(raws[0].row_count, 100);
 
-    // TO_DELETE rows and their folders disappear after the TTL; BACKUP stays.
+    // TO_DELETE rows and their folders disappear after the TTL; BACKUP stays. The cleaner
+    // deletes the rows first and then the folders no row names (as CleanUpFilesWithTTL
+    // does), so the wait covers both.
+    let folders = |p: &TableRow| {
+        std::fs::read_dir(storage.join("db/tables").join(&p.table_id))
+            .unwrap()
+            .count()
+    };
     let cleaned = wait_until(T, || async {
         count(&files_of(&db, "c").await, FileType::ToDelete) == 0
+            && parts.iter().all(|p| folders(p) == 1)
     })
     .await;
     assert!(cleaned, "{}", sim.log_text());
     for p in &parts {
-        let dirs = std::fs::read_dir(storage.join("db/tables").join(&p.table_id))
-            .unwrap()
-            .count();
-        assert_eq!(dirs, 1, "only the merged segment folder is left");
+        assert_eq!(folders(p), 1, "only the merged segment folder is left");
     }
     assert_eq!(count(&files_of(&db, "c").await, FileType::Backup), 2);
 
